@@ -1,0 +1,60 @@
+# Gatehouse: `make run` starts everything locally, `make test` runs the whole suite.
+# Both install what they need: a virtualenv with the pinned packages, and Debian
+# packages (via apt-get) for the tools the tests drive.
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# command -> Debian package, installed only when the command is missing.
+TEST_TOOLS := docker-compose:docker-compose curl:curl
+BENCH_TOOLS := nginx:nginx wrk:wrk taskset:util-linux
+
+.PHONY: run test lint format scenarios compose-config bench bench-smoke clean adduser system-deps
+
+run: $(STAMP)
+	$(PY) run.py
+
+test: $(STAMP) system-deps
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+# The curl scenarios against a running stack (`make run` in another terminal).
+scenarios:
+	@for s in scenarios/*.sh; do echo "== $$s"; bash "$$s" || exit 1; done
+
+compose-config: system-deps
+	docker-compose config -q
+
+adduser: $(STAMP)
+	@test -n "$(USERID)" || { echo "usage: make adduser USERID=name" >&2; exit 2; }
+	$(PY) -m auth_service adduser "$(USERID)"
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+system-deps:
+	@missing=""; for pair in $(TEST_TOOLS) $(EXTRA_TOOLS); do \
+	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair##*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

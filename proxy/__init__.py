@@ -1,0 +1,1 @@
+"""Gatehouse's reverse proxy: an asyncio HTTP/1.1 keep-alive proxy with session checks."""

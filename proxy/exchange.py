@@ -1,0 +1,95 @@
+"""One request/response exchange on a client connection, and its streaming request body."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+from proxy import errors
+from proxy.http1 import RequestHead
+
+# Request bodies are buffered at most this much before the client is paused.
+BODY_HIGH_WATER = 256 * 1024
+BODY_LOW_WATER = 64 * 1024
+
+
+class RequestBody:
+    """Body bytes from the client parser to the forwarder, with explicit flow control:
+    reading from the client pauses while too much is buffered and resumes once drained."""
+
+    def __init__(self, pause: Callable[[], None], resume: Callable[[], None]) -> None:
+        self._pause, self._resume = pause, resume
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._buffered = 0
+        self._waiter: asyncio.Future[None] | None = None
+        self.finished = False  # the whole body has arrived
+        self.error: errors.ProxyError | None = None
+        self.received = 0
+
+    def feed(self, data: bytes) -> None:
+        self._chunks.append(data)
+        self._buffered += len(data)
+        self.received += len(data)
+        if self._buffered > BODY_HIGH_WATER:
+            self._pause()
+        self._wake()
+
+    def finish(self) -> None:
+        self.finished = True
+        self._wake()
+
+    def fail(self, error: errors.ProxyError) -> None:
+        self.error = error
+        self._wake()
+
+    @property
+    def complete(self) -> bool:
+        return self.finished and self.error is None
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        while True:
+            if self._chunks:
+                chunk = self._chunks.popleft()
+                self._buffered -= len(chunk)
+                if self._buffered < BODY_LOW_WATER:
+                    self._resume()
+                yield chunk
+            elif self.error is not None:
+                raise self.error
+            elif self.finished:
+                return
+            else:
+                self._waiter = asyncio.get_running_loop().create_future()
+                await self._waiter
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+
+@dataclass(slots=True, eq=False)
+class Exchange:
+    """What the connection knows about one request while it is served, for the access log."""
+
+    number: int  # 1-based position on its connection
+    head: RequestHead | None
+    body: RequestBody | None = None
+    error: errors.ProxyError | None = None  # set when the request never parsed
+    started: float = 0.0
+    status: int = 0
+    bytes_sent: int = 0
+    response_started: bool = False
+    close_after: bool = False
+    user: bytes = b"-"
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def body_unread(self) -> bool:
+        """Part of the request body is still in flight: the connection cannot be reused."""
+        return self.body is not None and not self.finished_body
+
+    @property
+    def finished_body(self) -> bool:
+        return self.body is None or self.body.complete

@@ -1,0 +1,162 @@
+"""The forwarding pipeline, one linear function in the manner of Go's ReverseProxy.ServeHTTP:
+route, check access, rewrite, build upstream headers, send upstream, relay head, stream body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+from proxy import errors, routing
+from proxy.access import AuthClient, Session
+from proxy.exchange import Exchange
+from proxy.headers import (
+    Headers,
+    encode_request_head,
+    get,
+    has,
+    strip_hop_by_hop,
+    strip_identity,
+)
+from proxy.http1 import Framing, RequestHead, ResponseHead
+from proxy.upstream import Pool, Sink, UpstreamConnection, exchange
+
+
+class Client(Protocol):
+    """What the forwarder needs from the client connection."""
+
+    peer_ip: bytes
+
+    def send_continue(self) -> None: ...
+
+    def begin_response(
+        self, ex: Exchange, status: int, headers: Headers, *, chunked: bool, close: bool
+    ) -> Sink: ...
+
+    def relay_from(self, conn: UpstreamConnection | None) -> None: ...
+
+
+class Forwarder:
+    def __init__(self, pools: dict[routing.Upstream, Pool], auth: AuthClient) -> None:
+        self._pools = pools
+        self._auth = auth
+        self._loop = asyncio.get_running_loop()
+
+    async def forward(self, ex: Exchange, client: Client) -> None:
+        head = ex.head
+        assert head is not None and ex.body is not None
+        route = routing.route(head.method, head.path)
+        session = await self._check_access(head, route)
+        if session is not None:
+            ex.user = session.user
+        target = rewrite_target(head, route, session)
+        outbound = upstream_headers(head, client.peer_ip, session, self._loop.time())
+        if head.expect_continue and not ex.body.received:
+            client.send_continue()  # RFC 9110 §10.1.1: access is granted, so ask for the body
+
+        pool = self._pools[route.upstream]
+        body = None if head.framing is Framing.NONE else ex.body
+        request = encode_request_head(head.method, target, outbound)
+        conn, response, sent_whole = await exchange(
+            pool, head.method, request, body, chunked=head.framing is Framing.CHUNKED
+        )
+        try:
+            chunked, close = response_framing(head, response)
+            sink = client.begin_response(
+                ex,
+                response.status,
+                client_headers(response, route, chunked),
+                chunked=chunked,
+                close=close or not sent_whole,
+            )
+            if response.framing is not Framing.NONE:
+                client.relay_from(conn)
+            try:
+                await conn.relay(sink)
+            finally:
+                client.relay_from(None)
+        finally:
+            pool.release(conn)
+
+    async def _check_access(self, head: RequestHead, route: routing.Route) -> Session | None:
+        """The session, if any; raise Forbidden where one is needed and missing.
+
+        Public routes still look the session up when they behave differently for a logged-in
+        user (the home page), so that they can show the secret page.
+        """
+        if route.public and not route.home:
+            return None
+        session = await self._auth.session(cookie_header(head.headers))
+        if session is None and not route.public:
+            raise errors.Forbidden("Log in first: this page is only for logged-in users.")
+        return session
+
+
+def cookie_header(headers: Headers) -> bytes | None:
+    """All Cookie fields as one value (RFC 6265 §5.4 allows a single one; tolerate more)."""
+    values = [value for name, value in headers if name.lower() == b"cookie"]
+    if len(values) <= 1:
+        return values[0] if values else None
+    return b"; ".join(values)
+
+
+def rewrite_target(head: RequestHead, route: routing.Route, session: Session | None) -> bytes:
+    """A logged-in user's home page is the secret page."""
+    if route.home and session is not None:
+        _, question, query = head.target.partition(b"?")
+        return routing.SECRET_PAGE + question + query
+    return head.target
+
+
+def upstream_headers(
+    head: RequestHead, peer_ip: bytes, session: Session | None, now: float
+) -> Headers:
+    """The request headers as the upstream sees them.
+
+    Hop-by-hop fields go first (so `Connection` cannot remove what we add next), then the
+    client's own forwarding and identity claims, which are replaced, never trusted.
+    `Expect` is answered by the proxy itself, so it is not passed on.
+    """
+    headers = [
+        pair
+        for pair in strip_identity(strip_hop_by_hop(head.headers))
+        if pair[0].lower() != b"expect"
+    ]
+    if head.framing is Framing.CHUNKED:
+        headers.append((b"Transfer-Encoding", b"chunked"))
+    if not head.host:
+        headers.append((b"Host", b"localhost"))  # HTTP/1.0 without Host; 1.1 upstreams need one
+    headers.append((b"X-Forwarded-For", peer_ip))
+    headers.append((b"X-Forwarded-Proto", b"http"))
+    headers.append((b"X-Forwarded-Host", head.host))
+    if session is not None:
+        headers.append((b"X-Auth-User", session.user))
+        headers.append((b"X-Auth-Seconds-Left", b"%d" % session.seconds_left(now)))
+    return headers
+
+
+def response_framing(head: RequestHead, response: ResponseHead) -> tuple[bool, bool]:
+    """(chunked to the client, close the client connection afterwards).
+
+    A body of unknown length goes out chunked to an HTTP/1.1 client; an HTTP/1.0 client
+    knows no chunked coding, so its body ends when the connection does (RFC 9112 §6.3).
+    """
+    if response.framing in (Framing.NONE, Framing.LENGTH):
+        return False, False
+    if head.version == b"1.1":
+        return True, False
+    return False, True
+
+
+def client_headers(response: ResponseHead, route: routing.Route, chunked: bool) -> Headers:
+    headers = strip_hop_by_hop(response.headers)
+    if chunked:
+        headers.append((b"Transfer-Encoding", b"chunked"))
+    if not route.public or route.home:
+        # What a session shows must not be reused by a cache after logout or for another
+        # user: private to the browser, and revalidated on every use (RFC 9111 §5.2.2).
+        if not has(headers, b"cache-control"):
+            headers.append((b"Cache-Control", b"private, no-cache"))
+        if route.home and get(headers, b"vary") is None:
+            headers.append((b"Vary", b"Cookie"))
+    return headers

@@ -1,0 +1,405 @@
+"""HTTP/1.1 message parsing without I/O: bytes in, events out (in the style of h11).
+
+The framing itself is llhttp's (through httptools), which already refuses the classic smuggling
+vectors: Content-Length together with Transfer-Encoding, duplicate or non-numeric
+Content-Length, bare CR/LF, obs-fold, invalid tokens, malformed chunks. On top of it this module
+enforces the rules llhttp leaves to the application (Host, versions, Transfer-Encoding codings,
+Expect) and the size limits, and turns everything into a small set of events.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import httptools
+
+from proxy import errors
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_request_line: int = 8192
+    max_header_bytes: int = 8192
+    max_header_count: int = 100
+    max_body_bytes: int = 64 * 1024 * 1024
+
+
+class Framing(enum.Enum):
+    """How a message body is delimited (RFC 9112 §6.3)."""
+
+    NONE = "none"
+    LENGTH = "length"
+    CHUNKED = "chunked"
+    CLOSE = "close"  # responses only: the body ends when the connection closes
+
+
+@dataclass(slots=True)
+class RequestHead:
+    method: bytes
+    target: bytes
+    version: bytes  # b"1.0" or b"1.1"
+    headers: list[tuple[bytes, bytes]]
+    keep_alive: bool
+    framing: Framing
+    content_length: int | None = None
+    expect_continue: bool = False
+    host: bytes = b""
+
+    @property
+    def path(self) -> bytes:
+        return self.target.partition(b"?")[0]
+
+
+@dataclass(slots=True)
+class ResponseHead:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    keep_alive: bool
+    framing: Framing
+    content_length: int | None = None
+
+
+@dataclass(slots=True)
+class Body:
+    data: bytes
+
+
+class EndOfMessage:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "END"
+
+
+END = EndOfMessage()
+
+RequestEvent = RequestHead | Body | EndOfMessage | errors.ProxyError
+ResponseEvent = ResponseHead | Body | EndOfMessage | errors.ProxyError
+
+_HOST_FORBIDDEN = frozenset(b" \t/\\@?#")
+
+
+class _State(enum.Enum):
+    IDLE = 0
+    HEAD = 1
+    BODY = 2
+    DONE = 3  # after an error: nothing more is parsed
+
+
+class _Stop(Exception):
+    """Raised from a callback to stop llhttp; the reason is kept on the parser."""
+
+
+class RequestParser:
+    """Turns the bytes a client sends into `RequestHead`, `Body` and `END` events.
+
+    A protocol error becomes a `ProxyError` event at the end of the batch, after the events of
+    the requests that were complete before it, so that pipelined responses keep their order.
+    After an error the parser ignores all further input.
+    """
+
+    def __init__(self, limits: Limits = Limits()) -> None:
+        self._limits = limits
+        self._parser = httptools.HttpRequestParser(self)
+        self._events: list[RequestEvent] = []
+        self._state = _State.IDLE
+        self._error: errors.ProxyError | None = None
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._head_bytes = 0
+        self._raw_head_bytes = 0
+        self._body_bytes = 0
+
+    @property
+    def in_head(self) -> bool:
+        """A request head has begun but is not complete (the header deadline runs)."""
+        return self._state is _State.HEAD
+
+    @property
+    def in_body(self) -> bool:
+        return self._state is _State.BODY
+
+    def feed(self, data: bytes) -> list[RequestEvent]:
+        if self._state is _State.DONE:
+            return []
+        size = len(data)
+        # Only chunks that fall wholly inside one head are counted, so that the tail of a
+        # batch of pipelined requests is never mistaken for an oversized head.
+        whole_chunk_in_head = self._state is _State.HEAD
+        while data:
+            try:
+                self._parser.feed_data(data)
+                data = b""
+            except httptools.HttpParserUpgrade as upgrade:
+                # llhttp stops after a request with `Upgrade` (or CONNECT). We never switch
+                # protocols (RFC 9110 §7.8 lets a server ignore Upgrade), so the rest of the
+                # bytes are simply the next request.
+                data = data[upgrade.args[0] :]
+                self._parser = httptools.HttpRequestParser(self)
+            except httptools.HttpParserError as exc:
+                self._fail(self._error or _classify(exc))
+                break
+        if whole_chunk_in_head and self._state is _State.HEAD:
+            # A head whose fields never end must not grow without bound inside llhttp.
+            self._raw_head_bytes += size
+            if self._raw_head_bytes > self._limits.max_request_line + self._limits.max_header_bytes:
+                self._fail(errors.HeaderFieldsTooLarge())
+        events, self._events = self._events, []
+        return events
+
+    def _fail(self, error: errors.ProxyError) -> None:
+        self._state = _State.DONE
+        self._events.append(error)
+
+    def _raise(self, error: errors.ProxyError) -> None:
+        self._error = error
+        raise _Stop
+
+    # httptools callbacks -------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._state = _State.HEAD
+        self._url = b""
+        self._headers = []
+        self._head_bytes = 0
+        self._raw_head_bytes = 0
+        self._body_bytes = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        if len(self._url) > self._limits.max_request_line:
+            self._raise(errors.URITooLong())
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._state is not _State.HEAD:
+            return  # trailer fields of a chunked body: not forwarded (RFC 9112 §7.1.2)
+        self._headers.append((name, value))
+        self._head_bytes += len(name) + len(value) + 4
+        if self._head_bytes > self._limits.max_header_bytes:
+            self._raise(errors.HeaderFieldsTooLarge())
+        if len(self._headers) > self._limits.max_header_count:
+            self._raise(errors.HeaderFieldsTooLarge("Too many header fields."))
+
+    def on_headers_complete(self) -> None:
+        try:
+            head = self._build_head()
+        except errors.ProxyError as error:
+            self._raise(error)
+        self._state = _State.BODY
+        self._events.append(head)
+
+    def on_body(self, body: bytes) -> None:
+        self._body_bytes += len(body)
+        if self._body_bytes > self._limits.max_body_bytes:
+            self._raise(errors.PayloadTooLarge())
+        self._events.append(Body(body))
+
+    def on_message_complete(self) -> None:
+        self._state = _State.IDLE
+        self._events.append(END)
+
+    # validation ----------------------------------------------------------------------------
+
+    def _build_head(self) -> RequestHead:
+        parser = self._parser
+        method = parser.get_method()
+        version = parser.get_http_version().encode()
+        if version not in (b"1.0", b"1.1"):
+            if version.startswith(b"0."):
+                raise errors.BadRequest("HTTP/0.9 requests are not supported.")
+            raise errors.VersionNotSupported()
+        if method == b"CONNECT":
+            raise errors.MethodNotAllowed("CONNECT is not supported: this is not a forward proxy.")
+        target = self._url
+        if not (target.startswith(b"/") or (target == b"*" and method == b"OPTIONS")):
+            raise errors.BadRequest("The request target must be a path (origin-form).")
+
+        hosts: list[bytes] = []
+        transfer_encoding: bytes | None = None
+        content_length: int | None = None
+        expect: bytes | None = None
+        for name, value in self._headers:
+            lname = name.lower()
+            if lname == b"host":
+                hosts.append(value)
+            elif lname == b"transfer-encoding":
+                transfer_encoding = value if transfer_encoding is None else b"duplicate"
+            elif lname == b"content-length":
+                content_length = int(value)  # llhttp has checked: digits only, one value
+            elif lname == b"expect":
+                expect = value
+
+        # RFC 9112 §3.2: a 1.1 request has exactly one Host; more than one is an error.
+        if len(hosts) > 1 or (version == b"1.1" and not hosts):
+            raise errors.BadRequest("A request needs exactly one Host header.")
+        host = hosts[0] if hosts else b""
+        if _HOST_FORBIDDEN.intersection(host):
+            raise errors.BadRequest("Invalid Host header.")
+
+        framing = Framing.NONE
+        if transfer_encoding is not None:
+            # RFC 9112 §6.1: a 1.0 recipient cannot be trusted with Transfer-Encoding, and
+            # the only coding we relay is `chunked` on its own.
+            if version == b"1.0":
+                raise errors.BadRequest("Transfer-Encoding is not allowed in HTTP/1.0.")
+            if transfer_encoding.strip(b" \t").lower() != b"chunked":
+                raise errors.NotImplementedByProxy("Only Transfer-Encoding: chunked is supported.")
+            framing = Framing.CHUNKED
+        elif content_length:
+            if content_length > self._limits.max_body_bytes:
+                raise errors.PayloadTooLarge()
+            framing = Framing.LENGTH
+
+        expect_continue = False
+        if expect is not None:
+            if expect.strip(b" \t").lower() != b"100-continue":
+                raise ExpectationFailed()
+            expect_continue = framing is not Framing.NONE
+
+        return RequestHead(
+            method=method,
+            target=target,
+            version=version,
+            headers=self._headers,
+            keep_alive=parser.should_keep_alive(),
+            framing=framing,
+            content_length=content_length,
+            expect_continue=expect_continue,
+            host=host,
+        )
+
+
+class ExpectationFailed(errors.ClientError):
+    """Only `Expect: 100-continue` is supported."""
+
+    status = 417
+
+
+def _classify(exc: httptools.HttpParserError) -> errors.ProxyError:
+    message = str(exc) or "malformed request"
+    if "overflow" in message and "Content-Length" in message:
+        return errors.PayloadTooLarge()
+    return errors.BadRequest(f"Malformed request: {message}.")
+
+
+@dataclass(slots=True)
+class _ResponseState:
+    status: int = 0
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    in_head: bool = True
+
+
+class ResponseParser:
+    """Turns an upstream's bytes into `ResponseHead`, `Body` and `END` events.
+
+    `start(method)` is called before each request is sent: a response to HEAD has no body
+    whatever its headers say (RFC 9110 §9.3.2), which llhttp cannot know by itself. Interim
+    1xx responses are dropped (we never forward `Expect`, so none are expected).
+    """
+
+    def __init__(self) -> None:
+        self._parser = httptools.HttpResponseParser(self)
+        self._events: list[ResponseEvent] = []
+        self._message = _ResponseState()
+        self._head_request = False
+        self._framing: Framing | None = None
+        self._stopped = False
+        self.complete = False
+
+    def start(self, method: bytes) -> None:
+        self._head_request = method == b"HEAD"
+        self._framing = None
+        self.complete = False
+        if self._stopped:  # the previous response was cut short by _Stop: begin afresh
+            self._parser = httptools.HttpResponseParser(self)
+            self._stopped = False
+
+    @property
+    def started(self) -> bool:
+        """Some of the response has been parsed (a retry is no longer safe)."""
+        return self._framing is not None or self._message.status != 0
+
+    def feed(self, data: bytes) -> list[ResponseEvent]:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserCallbackError:
+            if not self._stopped:
+                self._events.append(errors.BadGateway("The upstream sent a broken response."))
+        except httptools.HttpParserError as exc:
+            self._events.append(errors.BadGateway(f"The upstream sent a broken response: {exc}."))
+        events, self._events = self._events, []
+        return events
+
+    def feed_eof(self) -> list[ResponseEvent]:
+        """The upstream closed its side: that ends a close-delimited body, and is an error
+        anywhere else in a response (a short body must never look complete)."""
+        if self.complete:
+            return []
+        if self._framing is Framing.CLOSE:
+            self.complete = True
+            return [END]
+        return [errors.BadGateway("The upstream closed the connection mid-response.")]
+
+    # httptools callbacks -------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._message = _ResponseState()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._message.in_head:
+            self._message.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        status = self._parser.get_status_code()
+        self._message.status = status
+        self._message.in_head = False
+        if 100 <= status < 200:
+            if status == 101:
+                self._events.append(errors.BadGateway("The upstream switched protocols."))
+                self._stopped = True
+                raise _Stop
+            return
+        content_length = None
+        framing = Framing.CLOSE
+        for name, value in self._message.headers:
+            lname = name.lower()
+            if lname == b"content-length":
+                content_length = int(value)
+                framing = Framing.LENGTH
+            elif lname == b"transfer-encoding":
+                if value.strip(b" \t").lower() != b"chunked":
+                    self._events.append(errors.BadGateway("Unsupported upstream transfer coding."))
+                    self._stopped = True
+                    raise _Stop
+                framing = Framing.CHUNKED
+        # RFC 9110 §6.4.1: HEAD responses, 204 and 304 never have content.
+        no_content = self._head_request or status in (204, 304)
+        if no_content or (framing is Framing.LENGTH and content_length == 0):
+            framing = Framing.NONE
+        self._framing = framing
+        self._events.append(
+            ResponseHead(
+                status=status,
+                headers=self._message.headers,
+                keep_alive=self._parser.should_keep_alive(),
+                framing=framing,
+                content_length=content_length,
+            )
+        )
+        if self._head_request:
+            # llhttp would wait for a body of Content-Length bytes that never comes.
+            self._finish()
+            self._stopped = True
+            raise _Stop
+
+    def on_body(self, body: bytes) -> None:
+        self._events.append(Body(body))
+
+    def on_message_complete(self) -> None:
+        if self._framing is not None and not self.complete:
+            self._finish()
+
+    def _finish(self) -> None:
+        self.complete = True
+        self._events.append(END)

@@ -1,0 +1,49 @@
+"""Which upstream serves a request, and whether it needs a session."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Upstream(enum.Enum):
+    AUTH = "auth"
+    CONTENT = "content"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    upstream: Upstream
+    public: bool
+    # `/` and `/index.html` show the login page, or the secret page to a logged-in user.
+    home: bool = False
+
+
+_AUTH_ROUTES = frozenset({(b"POST", b"/login"), (b"POST", b"/logout"), (b"GET", b"/cookie.html")})
+_HOME = frozenset({b"/", b"/index.html"})
+_PUBLIC_FILES = frozenset({b"/favicon.ico"})
+SECRET_PAGE = b"/secret.html"
+
+
+def route(method: bytes, path: bytes) -> Route:
+    auth_method = b"GET" if method == b"HEAD" else method
+    if (auth_method, path) in _AUTH_ROUTES:
+        return Route(Upstream.AUTH, public=(method, path) == (b"POST", b"/login"))
+    if path in _HOME and method in (b"GET", b"HEAD"):
+        return Route(Upstream.CONTENT, public=True, home=True)
+    return Route(Upstream.CONTENT, public=_is_public_file(path))
+
+
+def _is_public_file(path: bytes) -> bool:
+    """`/favicon.ico` and `/static/**`, for paths whose meaning is plain.
+
+    Anything percent-encoded, with dot segments, empty segments or backslashes is not public:
+    normalising it here and again in the content service is how `/static/../secret.html`
+    style bypasses happen, so such paths simply need a session.
+    """
+    if path in _PUBLIC_FILES:
+        return True
+    if not path.startswith(b"/static/") or b"%" in path or b"\\" in path:
+        return False
+    segments = path[len(b"/static/") :].split(b"/")
+    return all(segment not in (b"", b".", b"..") for segment in segments)

@@ -1,0 +1,111 @@
+"""Starting and stopping the proxy: listener, shared state, access log, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import signal
+import sys
+import time
+from typing import TextIO
+
+from proxy.access import AuthClient
+from proxy.config import Settings
+from proxy.exchange import Exchange
+from proxy.forward import Forwarder
+from proxy.protocol import ClientConnection
+from proxy.routing import Upstream
+from proxy.upstream import Pool
+
+log = logging.getLogger("gatehouse.proxy")
+
+
+class ServerState:
+    """What all client connections share: settings, pools, the auth client, the registry."""
+
+    def __init__(self, settings: Settings, access_log: TextIO | None = sys.stdout) -> None:
+        self.settings = settings
+        self.loop = asyncio.get_running_loop()
+        pool_options = {
+            "connect_timeout": settings.connect_timeout,
+            "read_timeout": settings.read_timeout,
+            "idle_timeout": settings.pool_idle_timeout,
+            "max_idle": settings.pool_max_idle,
+        }
+        self.pools = {
+            Upstream.AUTH: Pool(settings.auth, **pool_options),
+            Upstream.CONTENT: Pool(settings.content, **pool_options),
+        }
+        self.auth = AuthClient(
+            self.pools[Upstream.AUTH],
+            cache_ttl=settings.auth_cache_ttl,
+            cache_size=settings.auth_cache_size,
+        )
+        self.forwarder = Forwarder(self.pools, self.auth)
+        self.connections: set[ClientConnection] = set()
+        self.shutting_down = False
+        self._ids = itertools.count(1)
+        self._access_log = access_log if settings.access_log else None
+
+    def admit(self, conn: ClientConnection) -> bool:
+        return not self.shutting_down and len(self.connections) < self.settings.max_connections
+
+    def connection_opened(self, conn: ClientConnection) -> int:
+        self.connections.add(conn)
+        return next(self._ids)
+
+    def connection_closed(self, conn: ClientConnection) -> None:
+        self.connections.discard(conn)
+
+    def log_exchange(self, conn: ClientConnection, ex: Exchange) -> None:
+        """One line per request; conn=/req= make connection reuse visible."""
+        if self._access_log is None:
+            return
+        if ex.head is not None:
+            request = f"{ex.head.method.decode()} {ex.head.target.decode('latin-1')}"
+        else:
+            request = "-"
+        ms = (time.perf_counter() - ex.started) * 1000
+        self._access_log.write(
+            f'{conn.peer_ip.decode()} conn={conn.id} req={ex.number} "{request}" '
+            f"{ex.status} {ex.bytes_sent} {ms:.1f}ms user={ex.user.decode('latin-1')}\n"
+        )
+
+
+async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM/SIGINT, then shut down gracefully."""
+    state = ServerState(settings)
+    server = await state.loop.create_server(
+        lambda: ClientConnection(state),
+        settings.listen.host,
+        settings.listen.port,
+        backlog=2048,
+        reuse_address=True,
+    )
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        state.loop.add_signal_handler(sig, stop.set)
+    log.warning("gatehouse proxy listening on http://%s", settings.listen)
+    if ready is not None:
+        ready.set()
+    await stop.wait()
+    await shutdown(state, server)
+
+
+async def shutdown(state: ServerState, server: asyncio.Server) -> None:
+    """Stop accepting, close idle connections, let in-flight requests finish within the
+    grace period, then close whatever is left."""
+    state.shutting_down = True
+    server.close()
+    deadline = state.loop.time() + state.settings.shutdown_grace
+    while state.connections and state.loop.time() < deadline:
+        for conn in list(state.connections):
+            conn.close_if_idle()
+        await asyncio.sleep(0.05)
+    for conn in list(state.connections):
+        if conn.transport is not None:
+            conn.transport.abort()
+    for pool in state.pools.values():
+        pool.close()
+    log.warning("gatehouse proxy stopped")

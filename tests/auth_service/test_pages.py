@@ -1,0 +1,54 @@
+"""HTML pages at the template level (ids like `a<b` cannot log in, so test escaping here)."""
+
+from __future__ import annotations
+
+import re
+
+from auth_service import pages
+
+SHELL = [
+    '<link rel="stylesheet" href="/static/style.css">',
+    '<link rel="icon" href="/favicon.ico">',
+    '<header class="site-header"><a href="/"><img src="/static/logo.svg" alt="" width="32"'
+    ' height="32"> Gatehouse</a></header>',
+    '<main class="card">',
+]
+
+
+def test_cookie_page_escapes_userid():
+    page = pages.cookie_page('<script>alert("x")</script>&', 7)
+    assert "<script>alert" not in page
+    assert "Hello &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;" in page
+
+
+def test_cookie_page_content():
+    page = pages.cookie_page("alice", 17)
+    assert "Hello alice" in page
+    assert '<span id="seconds-left">17</span> seconds left until your cookie expires.' in page
+    assert '<form class="logout" method="post" action="/logout">' in page
+    assert "location.reload()" in page
+    for part in SHELL:
+        assert part in page
+
+
+def test_login_page_form_and_error_escaping():
+    page = pages.login_page("<b>bad</b>")
+    assert '<p class="error" role="alert">&lt;b&gt;bad&lt;/b&gt;</p>' in page
+    assert '<form class="login" method="post" action="/login">' in page
+    assert (
+        '<label for="userid">User ID</label><input id="userid" name="userid"'
+        ' autocomplete="username" required autofocus>'
+    ) in page
+    assert (
+        '<label for="passwd">Password</label><input id="passwd" name="passwd" type="password"'
+        ' autocomplete="current-password" required>'
+    ) in page
+    assert '<button class="primary" type="submit">Log in</button>' in page
+    for part in SHELL:
+        assert part in page
+    assert 'class="error"' not in pages.login_page()
+
+
+def test_no_unfilled_placeholders():
+    for page in (pages.login_page("x"), pages.cookie_page("a", 1), pages.forbidden_page()):
+        assert not re.search(r"\$\w", page)

@@ -1,0 +1,88 @@
+"""Helpers shared by the tests: free ports, real service processes, raw sockets."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen | None = None, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+class Service:
+    """A real service started as `python -m <module>` in its own process group."""
+
+    def __init__(self, module: str, port: int, env: Mapping[str, str], log: Path) -> None:
+        self.module, self.port, self.log = module, port, log
+        full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
+        self._log_file = log.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", module],
+            cwd=REPO,
+            env=full_env,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            wait_for_port(port, self.proc)
+        except Exception:
+            self.stop()
+            raise
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int | None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._log_file.close()
+        return self.proc.returncode
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@contextlib.contextmanager
+def service(module: str, port: int, env: Mapping[str, str], log: Path) -> Iterator[Service]:
+    svc = Service(module, port, env, log)
+    try:
+        yield svc
+    finally:
+        svc.stop()
+
+
+def recv_until_closed(sock: socket.socket, timeout: float = 5.0) -> bytes:
+    """Read everything the peer sends until it closes (or `timeout` passes)."""
+    sock.settimeout(timeout)
+    chunks = []
+    with contextlib.suppress(TimeoutError, ConnectionResetError):
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
