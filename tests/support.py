@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -86,3 +88,69 @@ def recv_until_closed(sock: socket.socket, timeout: float = 5.0) -> bytes:
         while chunk := sock.recv(65536):
             chunks.append(chunk)
     return b"".join(chunks)
+
+
+class RawClient:
+    """A client on one raw socket: send any bytes, read responses strictly in order.
+
+    Responses are parsed by http.client from one shared buffered reader, so pipelined
+    responses that arrive in a single segment are not lost between reads.
+    """
+
+    def __init__(self, port: int, timeout: float = 10.0) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self._file = self.sock.makefile("rb")
+
+    def makefile(self, *args: object, **kwargs: object) -> object:
+        return _Unclosable(self._file)
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def response(self, method: str = "GET") -> tuple[http.client.HTTPResponse, bytes]:
+        resp = http.client.HTTPResponse(self, method=method)  # type: ignore[arg-type]
+        resp.begin()
+        return resp, resp.read()
+
+    def request(
+        self, method: str, path: str, headers: Mapping[str, str] | None = None, body: bytes = b""
+    ) -> tuple[http.client.HTTPResponse, bytes]:
+        fields = {"Host": "127.0.0.1", **(headers or {})}
+        if body:
+            fields.setdefault("Content-Length", str(len(body)))
+        head = "".join(f"{k}: {v}\r\n" for k, v in fields.items())
+        self.send(f"{method} {path} HTTP/1.1\r\n{head}\r\n".encode() + body)
+        return self.response(method)
+
+    def is_closed(self, timeout: float = 2.0) -> bool:
+        """True if the server closed the connection (EOF or reset) within `timeout`."""
+        readable, _, _ = select.select([self.sock], [], [], timeout)
+        if not readable:
+            return False
+        try:
+            return self.sock.recv(1, socket.MSG_PEEK) == b""
+        except ConnectionResetError:
+            return True
+
+    def close(self) -> None:
+        self._file.close()
+        self.sock.close()
+
+    def __enter__(self) -> RawClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Unclosable:
+    """The shared reader, as seen by one HTTPResponse: closing the response keeps it open."""
+
+    def __init__(self, file: object) -> None:
+        self._file = file
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._file, name)
+
+    def close(self) -> None:
+        pass

@@ -7,7 +7,7 @@ import http.client
 import shutil
 import urllib.parse
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,11 +23,10 @@ SHIPPED_SITE = REPO / "content_service" / "site"
 class Stack:
     proxy: Service
     auth: Service
-    content: Service
-    content_root: Path
+    content: Service | None  # None when the content upstream is a test double
+    content_root: Path | None
     userid: str = USERID
     password: str = PASSWORD
-    services: list[Service] = field(default_factory=list)
 
     @property
     def port(self) -> int:
@@ -62,7 +61,8 @@ class Stack:
 
     def stop(self) -> None:
         for svc in (self.proxy, self.auth, self.content):
-            svc.stop()
+            if svc is not None:
+                svc.stop()
 
 
 def start_stack(
@@ -72,10 +72,17 @@ def start_stack(
     auth_env: Mapping[str, str] | None = None,
     content_env: Mapping[str, str] | None = None,
     content_root: Path | None = None,
+    content_port: int | None = None,
 ) -> Stack:
-    """Start the three services; extra settings per service override the defaults."""
-    auth_port, content_port, proxy_port = free_port(), free_port(), free_port()
-    if content_root is None:
+    """Start the three services; extra settings per service override the defaults.
+
+    With `content_port`, no content service is started: the proxy's content upstream is
+    whatever listens there (a test double).
+    """
+    auth_port, proxy_port = free_port(), free_port()
+    external_content = content_port is not None
+    content_port = content_port or free_port()
+    if content_root is None and not external_content:
         content_root = tmp / "site"
         shutil.copytree(SHIPPED_SITE, content_root)
     common = {
@@ -97,12 +104,14 @@ def start_stack(
         },
         tmp / "auth.log",
     )
-    content = Service(
-        "content_service",
-        content_port,
-        {**common, "CONTENT_ROOT": str(content_root), **(content_env or {})},
-        tmp / "content.log",
-    )
+    content = None
+    if not external_content:
+        content = Service(
+            "content_service",
+            content_port,
+            {**common, "CONTENT_ROOT": str(content_root), **(content_env or {})},
+            tmp / "content.log",
+        )
     proxy = Service(
         "proxy",
         proxy_port,
@@ -113,7 +122,7 @@ def start_stack(
 
 
 @contextlib.contextmanager
-def running_stack(tmp: Path, **kwargs: Mapping[str, str] | Path | None) -> Iterator[Stack]:
+def running_stack(tmp: Path, **kwargs: object) -> Iterator[Stack]:
     stack = start_stack(tmp, **kwargs)  # type: ignore[arg-type]
     try:
         yield stack
