@@ -13,7 +13,6 @@ from proxy.exchange import Exchange
 from proxy.headers import (
     Headers,
     encode_request_head,
-    get,
     has,
     strip_hop_by_hop,
     strip_identity,
@@ -157,6 +156,6 @@ def client_headers(response: ResponseHead, route: routing.Route, chunked: bool) 
         # user: private to the browser, and revalidated on every use (RFC 9111 §5.2.2).
         if not has(headers, b"cache-control"):
             headers.append((b"Cache-Control", b"private, no-cache"))
-        if route.home and get(headers, b"vary") is None:
-            headers.append((b"Vary", b"Cookie"))
+        if route.home:
+            headers.append((b"Vary", b"Cookie"))  # a list field: adds to the upstream's
     return headers

@@ -310,6 +310,7 @@ class ResponseParser:
     def start(self, method: bytes) -> None:
         self._head_request = method == b"HEAD"
         self._framing = None
+        self._message = _ResponseState()
         self.complete = False
         if self._stopped:  # the previous response was cut short by _Stop: begin afresh
             self._parser = httptools.HttpResponseParser(self)

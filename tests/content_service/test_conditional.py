@@ -59,7 +59,7 @@ def test_parse_etags(value: str, expected: list[tuple[bool, str]] | None) -> Non
         pytest.param(f"W/{ETAG}", False, id="weak-compare-ignores-W"),
         pytest.param(f'"other", {ETAG}', False, id="in-list"),
         pytest.param("*", False, id="star"),
-        pytest.param(' * ', False, id="star-spaces"),
+        pytest.param(" * ", False, id="star-spaces"),
         pytest.param('"other"', True, id="different-tag"),
         pytest.param('"abc-123-gz"', True, id="gzip-tag-differs"),
         pytest.param("abc-123", True, id="malformed-no-match"),
@@ -113,9 +113,7 @@ def test_if_match(header: str, condition: bool) -> None:
             None,
             id="if-match-overrides-ius",
         ),
-        pytest.param(
-            Conditions(if_match='"old"', if_none_match=ETAG), 412, id="412-before-304"
-        ),
+        pytest.param(Conditions(if_match='"old"', if_none_match=ETAG), 412, id="412-before-304"),
     ],
 )
 def test_evaluate_order(conditions: Conditions, expected: int | None) -> None:

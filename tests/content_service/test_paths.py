@@ -72,7 +72,9 @@ def test_no_accepted_path_has_a_dangerous_segment(parts: list[str]) -> None:
     except BadPath:
         return
     for segment in parsed.segments:
-        assert segment and not segment.startswith(".") and "\\" not in segment and "/" not in segment
+        assert (
+            segment and not segment.startswith(".") and "\\" not in segment and "/" not in segment
+        )
 
 
 @pytest.mark.parametrize(

@@ -44,7 +44,9 @@ UNSAT = "416"
         pytest.param("bytes=-", None, id="dash-only"),
         pytest.param("bytes=1-2-3", None, id="two-dashes"),
         pytest.param("bytes=\u0661-\u0662", None, id="non-ascii-digits"),
-        pytest.param("bytes=" + "9" * 5000 + "-", None, id="huge-number"),
+        pytest.param("bytes=" + "9" * 5000 + "-", UNSAT, id="huge-first"),
+        pytest.param("bytes=1-" + "9" * 5000, ByteRange(1, 999), id="huge-last"),
+        pytest.param("bytes=-" + "9" * 5000, ByteRange(0, 999), id="huge-suffix"),
         pytest.param("", None, id="empty"),
     ],
 )
