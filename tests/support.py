@@ -112,6 +112,13 @@ class RawClient:
         resp.begin()
         return resp, resp.read()
 
+    def interim(self) -> bytes:
+        """Read a 1xx interim response (http.client skips them); return its status line."""
+        status = self._file.readline().rstrip(b"\r\n")
+        while self._file.readline() not in (b"\r\n", b""):
+            pass
+        return status
+
     def request(
         self, method: str, path: str, headers: Mapping[str, str] | None = None, body: bytes = b""
     ) -> tuple[http.client.HTTPResponse, bytes]:

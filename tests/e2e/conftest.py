@@ -44,9 +44,7 @@ class Stack:
         own = conn is None
         conn = conn or self.connect()
         body = urllib.parse.urlencode({"userid": self.userid, "passwd": self.password})
-        conn.request(
-            "POST", "/login", body, {"Content-Type": "application/x-www-form-urlencoded"}
-        )
+        conn.request("POST", "/login", body, {"Content-Type": "application/x-www-form-urlencoded"})
         resp = conn.getresponse()
         resp.read()
         assert resp.status == 303, resp.status

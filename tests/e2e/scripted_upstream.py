@@ -158,6 +158,9 @@ class ScriptedUpstream(ThreadingHTTPServer):
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # the proxy hanging up on a misbehaving upstream is the point of these tests
+
     @property
     def port(self) -> int:
         return self.server_address[1]

@@ -40,7 +40,8 @@ def test_login_page_has_the_form(stack):
 
 
 @pytest.mark.parametrize(
-    "path", ["/secret.html", *IMAGES, "/cookie.html", "/no-such-file.html", "/static/../secret.html"]
+    "path",
+    ["/secret.html", *IMAGES, "/cookie.html", "/no-such-file.html", "/static/../secret.html"],
 )
 def test_everything_else_is_403_without_a_session(stack, path):
     resp, body = get(stack, path)

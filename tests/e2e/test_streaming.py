@@ -68,7 +68,9 @@ def test_range_in_the_middle_of_the_big_file(big_stack):
 def test_head_of_the_big_file_has_length_but_no_body(big_stack):
     cookie = big_stack.login()
     with RawClient(big_stack.port) as client:
-        client.send(b"HEAD /images/huge.jpg HTTP/1.1\r\nHost: x\r\nCookie: %s\r\n\r\n" % cookie.encode())
+        client.send(
+            b"HEAD /images/huge.jpg HTTP/1.1\r\nHost: x\r\nCookie: %s\r\n\r\n" % cookie.encode()
+        )
         resp, body = client.response("HEAD")
         assert resp.status == 200 and body == b""
         assert resp.getheader("Content-Length") == str(BIG)
@@ -84,7 +86,9 @@ def test_client_leaving_mid_download_leaks_nothing(big_stack):
     fds_before = open_fds(pid)
     for _ in range(3):
         client = RawClient(big_stack.port)
-        client.send(b"GET /images/huge.jpg HTTP/1.1\r\nHost: x\r\nCookie: %s\r\n\r\n" % cookie.encode())
+        client.send(
+            b"GET /images/huge.jpg HTTP/1.1\r\nHost: x\r\nCookie: %s\r\n\r\n" % cookie.encode()
+        )
         client.sock.recv(65536)
         client.close()
     with RawClient(big_stack.port) as client:
@@ -157,7 +161,9 @@ def test_close_delimited_response_closes_an_http10_client(scripted):
         assert client.is_closed()
 
 
-@pytest.mark.parametrize("path,status", [("/static/no-content", 204), ("/static/not-modified", 304)])
+@pytest.mark.parametrize(
+    "path,status", [("/static/no-content", 204), ("/static/not-modified", 304)]
+)
 def test_bodiless_statuses_keep_both_connections_usable(scripted, path, status):
     with RawClient(scripted.port) as client:
         resp, body = client.request("GET", path)
