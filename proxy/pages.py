@@ -11,7 +11,7 @@ from functools import lru_cache
 from http import HTTPStatus
 
 from proxy import errors
-from proxy.headers import Headers, encode_response_head
+from proxy.headers import Headers
 
 _TEMPLATE = """<!doctype html>
 <html lang="en">
@@ -68,8 +68,8 @@ def render(status: int, detail: str) -> bytes:
     ).encode()
 
 
-def error_response(error: errors.ProxyError, connection: Headers) -> tuple[bytes, bytes]:
-    """The head and HTML body of the response for an error."""
+def error_response(error: errors.ProxyError, connection: Headers) -> tuple[Headers, bytes]:
+    """The header fields and HTML body of the response for an error."""
     body = render(error.status, error.detail)
     headers: Headers = [
         (b"Content-Type", b"text/html; charset=utf-8"),
@@ -78,4 +78,4 @@ def error_response(error: errors.ProxyError, connection: Headers) -> tuple[bytes
     ]
     if error.status == 503:
         headers.append((b"Retry-After", b"1"))
-    return encode_response_head(error.status, headers + connection), body
+    return headers + connection, body

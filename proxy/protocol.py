@@ -76,7 +76,8 @@ class ClientConnection(asyncio.Protocol):
         if not self._server.admit(self):
             # Over the connection limit: refuse in HTTP rather than accept without bound.
             error = errors.ServiceUnavailable()
-            transport.writelines(error_response(error, [(b"Connection", b"close")]))
+            headers, body = error_response(error, [(b"Connection", b"close")])
+            transport.writelines((encode_response_head(error.status, headers), body))
             self._close()
             return
         self.id = self._server.connection_opened(self)
@@ -121,6 +122,10 @@ class ClientConnection(asyncio.Protocol):
 
     def _on_request(self, head: RequestHead) -> None:
         self._requests += 1
+        if self._server.tracer is not None:
+            self._server.tracer.request(
+                self.id, self._requests, head.method, head.target, head.version, head.headers
+            )
         ex = Exchange(self._requests, head, RequestBody(self._pause_body, self._resume_body))
         self._receiving = ex
         self._enqueue(ex)
@@ -186,7 +191,8 @@ class ClientConnection(asyncio.Protocol):
         connection = self._connection_headers(ex, force_close=error.close or ex.body_unread)
         ex.status = error.status
         ex.response_started = True
-        head, body = error_response(error, connection)
+        headers, body = error_response(error, connection)
+        head = self._encode_head(ex, error.status, headers)
         if head_only:
             self._write(head)
         else:
@@ -204,8 +210,15 @@ class ClientConnection(asyncio.Protocol):
         headers += self._connection_headers(ex, force_close=close or ex.body_unread)
         ex.status = status
         ex.response_started = True
-        self._write(encode_response_head(status, headers))
+        self._write(self._encode_head(ex, status, headers))
         return _ResponseWriter(self, ex, chunked)
+
+    def _encode_head(self, ex: Exchange, status: int, headers: Headers) -> bytes:
+        if self._server.tracer is not None:
+            self._server.tracer.response(
+                self.id, ex.number, status, headers, self.keepalive.remaining
+            )
+        return encode_response_head(status, headers)
 
     def relay_from(self, conn: UpstreamConnection | None) -> None:
         """Link flow control: while the client cannot take more, stop reading `conn`."""

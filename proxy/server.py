@@ -16,6 +16,7 @@ from proxy.exchange import Exchange
 from proxy.forward import Forwarder
 from proxy.protocol import ClientConnection
 from proxy.routing import Upstream
+from proxy.trace import Tracer
 from proxy.upstream import Pool
 
 log = logging.getLogger("gatehouse.proxy")
@@ -47,6 +48,7 @@ class ServerState:
         self.shutting_down = False
         self._ids = itertools.count(1)
         self._access_log = access_log if settings.access_log else None
+        self.tracer = Tracer(sys.stderr) if settings.trace else None
 
     def admit(self, conn: ClientConnection) -> bool:
         return not self.shutting_down and len(self.connections) < self.settings.max_connections

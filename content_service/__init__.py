@@ -1,0 +1,1 @@
+"""Gatehouse content service: the static site behind the login."""
