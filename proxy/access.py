@@ -41,6 +41,9 @@ class _Collect:
     def end(self) -> None:
         pass
 
+    def flush(self) -> None:
+        pass
+
 
 class AuthClient:
     """Verdicts from the auth service, with a short cache of confirmed sessions.

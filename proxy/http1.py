@@ -110,6 +110,7 @@ class RequestParser:
         self._head_bytes = 0
         self._raw_head_bytes = 0
         self._body_bytes = 0
+        self._begins = 0
 
     @property
     def in_head(self) -> bool:
@@ -124,29 +125,39 @@ class RequestParser:
         if self._state is _State.DONE:
             return []
         size = len(data)
-        # Only chunks that fall wholly inside one head are counted, so that the tail of a
-        # batch of pipelined requests is never mistaken for an oversized head.
-        whole_chunk_in_head = self._state is _State.HEAD
+        state_before, begins_before = self._state, self._begins
         while data:
             try:
                 self._parser.feed_data(data)
                 data = b""
             except httptools.HttpParserUpgrade as upgrade:
                 # llhttp stops after a request with `Upgrade` (or CONNECT). We never switch
-                # protocols (RFC 9110 §7.8 lets a server ignore Upgrade), so the rest of the
-                # bytes are simply the next request.
+                # protocols (RFC 9110 §7.8 lets a server ignore Upgrade), and such a request
+                # has no body (see _build_head), so the rest is simply the next request.
                 data = data[upgrade.args[0] :]
                 self._parser = httptools.HttpRequestParser(self)
             except httptools.HttpParserError as exc:
                 self._fail(self._error or _classify(exc))
                 break
-        if whole_chunk_in_head and self._state is _State.HEAD:
-            # A head whose fields never end must not grow without bound inside llhttp.
-            self._raw_head_bytes += size
-            if self._raw_head_bytes > self._limits.max_request_line + self._limits.max_header_bytes:
-                self._fail(errors.HeaderFieldsTooLarge())
+        if self._state is _State.HEAD:
+            self._count_head_bytes(size, state_before, self._begins - begins_before)
         events, self._events = self._events, []
         return events
+
+    def _count_head_bytes(self, size: int, state_before: _State, begins: int) -> None:
+        """Bound an unfinished head by the bytes read for it, not only by its finished fields
+        (llhttp buffers a field until it ends, so one endless field must be caught here).
+
+        A read belongs wholly to the current head when the head began before it, or began in
+        it as the read's only message. When earlier messages ended in the same read (a
+        pipelined batch), the share is unknown and the read is not counted: one read at most.
+        """
+        if begins == 0:
+            self._raw_head_bytes += size
+        elif begins == 1 and state_before is _State.IDLE:
+            self._raw_head_bytes = size
+        if self._raw_head_bytes > self._limits.max_request_line + self._limits.max_header_bytes:
+            self._fail(errors.HeaderFieldsTooLarge())
 
     def _fail(self, error: errors.ProxyError) -> None:
         self._state = _State.DONE
@@ -159,6 +170,7 @@ class RequestParser:
     # httptools callbacks -------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        self._begins += 1
         self._state = _State.HEAD
         self._url = b""
         self._headers = []
@@ -214,6 +226,8 @@ class RequestParser:
         target = self._url
         if not (target.startswith(b"/") or (target == b"*" and method == b"OPTIONS")):
             raise errors.BadRequest("The request target must be a path (origin-form).")
+        if b"#" in target:  # RFC 9112 §3.2.1: origin-form has no fragment
+            raise errors.BadRequest("The request target must not contain a fragment.")
 
         hosts: list[bytes] = []
         transfer_encoding: bytes | None = None
@@ -233,7 +247,7 @@ class RequestParser:
         # RFC 9112 §3.2: a 1.1 request has exactly one Host; more than one is an error.
         if len(hosts) > 1 or (version == b"1.1" and not hosts):
             raise errors.BadRequest("A request needs exactly one Host header.")
-        host = hosts[0] if hosts else b""
+        host = hosts[0].strip(b" \t") if hosts else b""  # RFC 9110 §5.5: OWS is not value
         if _HOST_FORBIDDEN.intersection(host):
             raise errors.BadRequest("Invalid Host header.")
 
@@ -243,7 +257,7 @@ class RequestParser:
             # the only coding we relay is `chunked` on its own.
             if version == b"1.0":
                 raise errors.BadRequest("Transfer-Encoding is not allowed in HTTP/1.0.")
-            if transfer_encoding.strip(b" \t").lower() != b"chunked":
+            if transfer_encoding.strip(b" ").lower() != b"chunked":
                 raise errors.NotImplementedByProxy("Only Transfer-Encoding: chunked is supported.")
             framing = Framing.CHUNKED
         elif content_length:
@@ -251,11 +265,17 @@ class RequestParser:
                 raise errors.PayloadTooLarge()
             framing = Framing.LENGTH
 
+        if parser.should_upgrade() and framing is not Framing.NONE:
+            # llhttp hands the bytes after such a head back as the new protocol's data, so
+            # a body here would be parsed as the next request (smuggling).
+            raise errors.BadRequest("A request asking to switch protocols cannot have a body.")
+
         expect_continue = False
         if expect is not None:
             if expect.strip(b" \t").lower() != b"100-continue":
                 raise ExpectationFailed()
-            expect_continue = framing is not Framing.NONE
+            # RFC 9110 §10.1.1: a 1.0 client cannot understand 100 Continue; ignore it.
+            expect_continue = framing is not Framing.NONE and version == b"1.1"
 
         return RequestHead(
             method=method,
@@ -345,6 +365,12 @@ class ResponseParser:
     # httptools callbacks -------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        if self.complete:
+            # A second response to one request: the connection's framing is lost
+            # (Apache CVE-2022-22720 class); nothing more from it may be relayed.
+            self._events.append(errors.BadGateway("The upstream sent an unrequested response."))
+            self._stopped = True
+            raise _Stop
         self._message = _ResponseState()
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -355,6 +381,10 @@ class ResponseParser:
         status = self._parser.get_status_code()
         self._message.status = status
         self._message.in_head = False
+        if not 100 <= status <= 599:  # RFC 9110 §15: three digits, first one 1-5
+            self._events.append(errors.BadGateway(f"The upstream sent status {status}."))
+            self._stopped = True
+            raise _Stop
         if 100 <= status < 200:
             if status == 101:
                 self._events.append(errors.BadGateway("The upstream switched protocols."))

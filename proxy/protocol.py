@@ -210,8 +210,7 @@ class ClientConnection(asyncio.Protocol):
         headers += self._connection_headers(ex, force_close=close or ex.body_unread)
         ex.status = status
         ex.response_started = True
-        self._write(self._encode_head(ex, status, headers))
-        return _ResponseWriter(self, ex, chunked)
+        return _ResponseWriter(self, ex, chunked, self._encode_head(ex, status, headers))
 
     def _encode_head(self, ex: Exchange, status: int, headers: Headers) -> bytes:
         if self._server.tracer is not None:
@@ -315,23 +314,31 @@ class ClientConnection(asyncio.Protocol):
 
 
 class _ResponseWriter:
-    """Writes an upstream's response body to the client, re-framed if needed."""
+    """Writes an upstream's response to the client, re-framed if needed.
 
-    __slots__ = ("_chunked", "_conn", "_ex")
+    Parts are collected and flushed once per batch of upstream events, so a small response
+    (head and body arriving together) leaves in a single writev instead of one write each.
+    """
 
-    def __init__(self, conn: ClientConnection, ex: Exchange, chunked: bool) -> None:
+    __slots__ = ("_chunked", "_conn", "_ex", "_parts")
+
+    def __init__(self, conn: ClientConnection, ex: Exchange, chunked: bool, head: bytes) -> None:
         self._conn, self._ex, self._chunked = conn, ex, chunked
+        self._parts = [head]
 
     def body(self, data: bytes) -> None:
         self._ex.bytes_sent += len(data)
-        transport = self._conn.transport
-        if transport is None or self._conn.closed:
-            return
         if self._chunked:
-            transport.writelines((b"%x\r\n" % len(data), data, b"\r\n"))
+            self._parts += (b"%x\r\n" % len(data), data, b"\r\n")
         else:
-            transport.write(data)
+            self._parts.append(data)
 
     def end(self) -> None:
         if self._chunked:
-            self._conn._write(b"0\r\n\r\n")
+            self._parts.append(b"0\r\n\r\n")
+
+    def flush(self) -> None:
+        parts, self._parts = self._parts, []
+        transport = self._conn.transport
+        if parts and transport is not None and not self._conn.closed:
+            transport.writelines(parts)

@@ -24,6 +24,9 @@ class Sink(Protocol):
 
     def end(self) -> None: ...
 
+    def flush(self) -> None:
+        """Called after each batch of events: write out what body() and end() collected."""
+
 
 class UpstreamConnection(asyncio.Protocol):
     """One HTTP/1.1 connection to an upstream, carrying one exchange at a time."""
@@ -61,6 +64,8 @@ class UpstreamConnection(asyncio.Protocol):
         self._last_activity = self._loop.time()
         for event in self._parser.feed(data):
             self._dispatch(event)
+        if self._sink is not None:
+            self._sink.flush()
 
     def eof_received(self) -> bool:
         return False  # close our side too; connection_lost follows
@@ -76,6 +81,8 @@ class UpstreamConnection(asyncio.Protocol):
             else:
                 for event in self._parser.feed_eof():
                     self._dispatch(event)
+                if self._sink is not None:
+                    self._sink.flush()
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -126,6 +133,7 @@ class UpstreamConnection(asyncio.Protocol):
         pending, self._pending = self._pending, []
         for event in pending:
             self._dispatch(event)
+        sink.flush()
         return self._done
 
     @property
