@@ -1,0 +1,286 @@
+"""The client connection Protocol, driven without sockets: bytes in, bytes out.
+
+A fake transport records what the proxy writes; a stub forwarder answers every request with
+a tiny response (after reading its body), so these tests see only the connection's own logic:
+ordering, keep-alive accounting, timers, flow control and error handling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import httptools
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from proxy import errors
+from proxy.config import Settings
+from proxy.http1 import Limits
+from proxy.keepalive import KeepAlive
+from proxy.protocol import ClientConnection
+
+
+class FakeTransport(asyncio.Transport):
+    def __init__(self, protocol: ClientConnection) -> None:
+        super().__init__()
+        self.protocol = protocol
+        self.data = bytearray()
+        self.closed = False
+        self.aborted = False
+        self.reading = True
+
+    def get_extra_info(self, name, default=None):
+        return ("127.0.0.1", 40000) if name == "peername" else default
+
+    def set_write_buffer_limits(self, high=None, low=None):
+        pass
+
+    def write(self, data):
+        assert not self.closed, "write after close"
+        self.data += data
+
+    def writelines(self, parts):
+        for part in parts:
+            self.write(part)
+
+    def pause_reading(self):
+        self.reading = False
+
+    def resume_reading(self):
+        self.reading = True
+
+    def is_closing(self):
+        return self.closed
+
+    def close(self):
+        if not self.closed:
+            self.closed = True
+            asyncio.get_running_loop().call_soon(self.protocol.connection_lost, None)
+
+    def abort(self):
+        self.aborted = True
+        self.close()
+
+
+class StubForwarder:
+    """Answers `ok` (or echoes the body length) after reading the whole body."""
+
+    async def forward(self, ex, client):
+        size = 0
+        async for chunk in ex.body:
+            size += len(chunk)
+        if ex.head.path == b"/slow":
+            await asyncio.sleep(0.05)
+        if ex.head.path == b"/fail-midway":
+            sink = client.begin_response(
+                ex, 200, [(b"Content-Length", b"10")], chunked=False, close=False
+            )
+            sink.flush()  # the head is out; now the upstream fails
+            raise errors.BadGateway()
+        body = b"%d %s" % (size, ex.head.path)
+        sink = client.begin_response(
+            ex, 200, [(b"Content-Length", b"%d" % len(body))], chunked=False, close=False
+        )
+        sink.body(body)
+        sink.end()
+        sink.flush()
+
+
+class StubServer:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.loop = asyncio.get_running_loop()
+        self.forwarder = StubForwarder()
+        self.tracer = None
+        self.shutting_down = False
+        self.logged = []
+
+    def admit(self, conn):
+        return True
+
+    def connection_opened(self, conn):
+        return 1
+
+    def connection_closed(self, conn):
+        pass
+
+    def log_exchange(self, conn, ex):
+        self.logged.append(ex.status)
+
+
+def run(
+    chunks: list[bytes], *, settle: float = 0.1, **overrides
+) -> tuple[FakeTransport, list[int]]:
+    """Feed `chunks` to a fresh connection, let it settle, return transport and statuses."""
+
+    async def scenario():
+        conn = ClientConnection(StubServer(Settings().replace(**overrides)))
+        transport = FakeTransport(conn)
+        conn.connection_made(transport)
+        for chunk in chunks:
+            if transport.closed:
+                break
+            conn.data_received(chunk)
+            await asyncio.sleep(0)
+        await asyncio.sleep(settle)
+        if not transport.closed:
+            conn.connection_lost(None)
+        return transport
+
+    transport = asyncio.run(scenario())
+    return transport, parse_responses(bytes(transport.data))
+
+
+def parse_responses(data: bytes) -> list[int]:
+    """Statuses of the complete, well-formed responses in `data` (fails on garbage)."""
+    statuses: list[int] = []
+
+    class Collector:
+        def on_headers_complete(self):
+            statuses.append(parser.get_status_code())
+
+    parser = httptools.HttpResponseParser(Collector())
+    parser.feed_data(data)
+    return statuses
+
+
+def request(path: str = "/", extra: str = "") -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: x\r\n{extra}\r\n".encode()
+
+
+def test_pipelined_requests_are_answered_in_order():
+    transport, statuses = run([request("/slow") + request("/a") + request("/b")])
+    assert statuses == [200, 200, 200]
+    bodies = [b"0 /slow", b"0 /a", b"0 /b"]
+    positions = [transport.data.index(body) for body in bodies]
+    assert positions == sorted(positions)
+
+
+def test_keep_alive_budget_ends_with_close():
+    transport, statuses = run([request()] * 3, keepalive_max=3)
+    assert statuses == [200, 200, 200]
+    assert transport.data.count(b"Keep-Alive: timeout=5, max=") == 2
+    assert transport.data.endswith(b"0 /") and b"Connection: close" in transport.data
+    assert transport.closed
+
+
+def test_bad_request_after_a_good_one_is_answered_in_order_then_closed():
+    transport, statuses = run([request("/a") + b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n"])
+    assert statuses == [200, 400]
+    assert transport.closed
+
+
+def test_failure_after_the_head_aborts_instead_of_a_second_status():
+    transport, statuses = run([request("/fail-midway")])
+    assert statuses == [200]
+    assert transport.aborted
+    assert b"502" not in transport.data
+
+
+def test_header_deadline_is_not_reset_by_trickling():
+    chunks = [b"GET / HTTP/1.1\r\n"] + [b"X: y\r\n"] * 5
+
+    async def scenario():
+        conn = ClientConnection(StubServer(Settings().replace(header_timeout=0.05)))
+        transport = FakeTransport(conn)
+        conn.connection_made(transport)
+        for chunk in chunks:
+            conn.data_received(chunk)
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.05)
+        return transport
+
+    transport = asyncio.run(scenario())
+    assert parse_responses(bytes(transport.data)) == [408]
+    assert transport.closed
+
+
+def test_idle_connection_closes_quietly():
+    transport, statuses = run([request()], settle=0.15, keepalive_timeout=0.03)
+    assert statuses == [200] and transport.closed and not transport.aborted
+
+
+def test_body_buffer_pauses_reading_from_the_client():
+    async def scenario():
+        conn = ClientConnection(StubServer(Settings()))
+        transport = FakeTransport(conn)
+        conn.connection_made(transport)
+        # Two pipelined requests: the second waits, so reading pauses (bounded buffering).
+        conn.data_received(request("/slow") + request("/b"))
+        paused_while_queued = not transport.reading
+        await asyncio.sleep(0.1)
+        return paused_while_queued, transport.reading
+
+    assert asyncio.run(scenario()) == (True, True)
+
+
+VALID = [
+    request("/"),
+    b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+    b"POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    b"GET /h HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+]
+
+
+@st.composite
+def mutated(draw) -> bytes:
+    data = bytearray(b"".join(draw(st.lists(st.sampled_from(VALID), min_size=1, max_size=4))))
+    for _ in range(draw(st.integers(0, 4))):
+        op = draw(st.sampled_from(["flip", "insert", "delete"]))
+        pos = draw(st.integers(0, len(data) - 1))
+        if op == "flip":
+            data[pos] = draw(st.integers(0, 255))
+        elif op == "insert":
+            data[pos:pos] = draw(st.binary(min_size=1, max_size=8))
+        else:
+            del data[pos]
+    return bytes(data)
+
+
+def chunked(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
+    return [data[a:b] for a, b in zip(points, points[1:], strict=False) if b > a]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(mutated(), st.binary(max_size=300)), st.lists(st.integers(0, 400), max_size=6))
+def test_fuzzed_input_gets_well_formed_answers_or_a_close(data, cuts):
+    """Whatever arrives, the connection never raises; everything it writes parses as
+    complete HTTP responses, and any error status is followed by closing."""
+    unhandled: list[object] = []
+
+    def handler(loop, context):
+        unhandled.append(context)
+
+    async def scenario():
+        asyncio.get_running_loop().set_exception_handler(handler)
+        conn = ClientConnection(StubServer(Settings().replace(limits=Limits(max_body_bytes=1000))))
+        transport = FakeTransport(conn)
+        conn.connection_made(transport)
+        for chunk in chunked(data, cuts):
+            if transport.closed:
+                break
+            conn.data_received(chunk)
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.001)
+        return transport
+
+    transport = asyncio.run(scenario())
+    statuses = parse_responses(bytes(transport.data))
+    assert not unhandled
+    assert all(100 <= s <= 599 for s in statuses)
+    if any(s >= 400 for s in statuses):
+        assert statuses[-1] >= 400 and transport.closed
+
+
+def test_keepalive_object_counts_down():
+    keepalive = KeepAlive(timeout=5, max_requests=3)
+    assert keepalive.next_response(True)[1] == (b"Keep-Alive", b"timeout=5, max=2")
+    assert keepalive.next_response(True)[1] == (b"Keep-Alive", b"timeout=5, max=1")
+    assert keepalive.next_response(True) == [(b"Connection", b"close")]
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(pytest.main([__file__, "-q"]))
