@@ -8,6 +8,7 @@ ordering, keep-alive accounting, timers, flow control and error handling.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sys
 
 import httptools
@@ -241,7 +242,7 @@ def mutated(draw) -> bytes:
 
 def chunked(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in zip(points, points[1:], strict=False) if b > a]
+    return [data[a:b] for a, b in itertools.pairwise(points) if b > a]
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
