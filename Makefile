@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 # command -> Debian package, installed only when the command is missing.
-TEST_TOOLS := docker-compose:docker-compose curl:curl
+TEST_TOOLS := docker-compose:docker-compose curl:curl chromium:chromium fc-list:fonts-liberation
 BENCH_TOOLS := nginx:nginx wrk:wrk taskset:util-linux
 
 .PHONY: run test lint format scenarios compose-config bench bench-smoke clean adduser system-deps

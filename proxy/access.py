@@ -91,4 +91,6 @@ class AuthClient:
         if len(self._cache) >= self._cache_size:
             # Oldest first (dicts keep insertion order): bounded memory, no bookkeeping.
             del self._cache[next(iter(self._cache))]
-        self._cache[cookie] = (min(now + self._cache_ttl, session.expires_at), session)
+        # The auth service counts whole seconds from a whole-second timestamp, so the session
+        # may end up to a second before `expires_at`: stay a second on the safe side.
+        self._cache[cookie] = (min(now + self._cache_ttl, session.expires_at - 1), session)
