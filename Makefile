@@ -8,9 +8,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-# command -> Debian package, installed only when the command is missing.
-TEST_TOOLS := docker-compose:docker-compose curl:curl chromium:chromium fc-list:fonts-liberation
-BENCH_TOOLS := nginx:nginx wrk:wrk taskset:util-linux
+# Debian packages the tests and the benchmark drive; installed only when missing.
+TEST_PACKAGES := docker-compose curl chromium fonts-liberation nginx wrk util-linux
 
 .PHONY: run test lint format scenarios compose-config bench bench-smoke clean adduser system-deps
 
@@ -47,8 +46,8 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $(STAMP)
 
 system-deps:
-	@missing=""; for pair in $(TEST_TOOLS) $(EXTRA_TOOLS); do \
-	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair##*:}"; \
+	@missing=""; for pkg in $(TEST_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' "$$pkg" 2>/dev/null | grep -q "ok installed" || missing="$$missing $$pkg"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
