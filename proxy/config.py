@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,10 +112,16 @@ class _Reader:
             value = parse(raw)
         except ValueError as exc:
             raise ConfigError(f"{name}={raw!r}: {exc}") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{name}={raw!r}: must be a finite number")
         if isinstance(value, int | float) and not isinstance(value, bool):
-            low = 1 if minimum is None else minimum
-            if value < low:
-                raise ConfigError(f"{name}={raw!r}: must be at least {low}")
+            # Counts start at 1; durations only need to be positive (tests use fractions).
+            if minimum is not None and value < minimum:
+                raise ConfigError(f"{name}={raw!r}: must be at least {minimum}")
+            if minimum is None and isinstance(value, int) and value < 1:
+                raise ConfigError(f"{name}={raw!r}: must be at least 1")
+            if minimum is None and isinstance(value, float) and value <= 0:
+                raise ConfigError(f"{name}={raw!r}: must be positive")
         return value
 
 

@@ -39,12 +39,6 @@ class Forbidden(ClientError):
     close = False
 
 
-class MethodNotAllowed(ClientError):
-    """This method is not supported here."""
-
-    status = 405
-
-
 class RequestTimeout(ClientError):
     """The request did not arrive in time."""
 

@@ -119,12 +119,13 @@ def upstream_headers(
     headers = [
         pair
         for pair in strip_identity(strip_hop_by_hop(head.headers))
-        if pair[0].lower() != b"expect"
+        if pair[0].lower() not in (b"expect", b"host")
     ]
+    # Exactly one Host; an HTTP/1.0 client may send none (or an empty one), but an HTTP/1.1
+    # upstream must get one (RFC 9112 §3.2).
+    headers.insert(0, (b"Host", head.host or b"localhost"))
     if head.framing is Framing.CHUNKED:
         headers.append((b"Transfer-Encoding", b"chunked"))
-    if not head.host:
-        headers.append((b"Host", b"localhost"))  # HTTP/1.0 without Host; 1.1 upstreams need one
     headers.append((b"X-Forwarded-For", peer_ip))
     headers.append((b"X-Forwarded-Proto", b"http"))
     headers.append((b"X-Forwarded-Host", head.host))

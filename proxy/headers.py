@@ -24,7 +24,7 @@ HOP_BY_HOP = frozenset(
 
 # Headers a client could send to impersonate the proxy's own statements; always replaced.
 IDENTITY_PREFIXES = (b"x-auth-", b"x-forwarded-")
-IDENTITY_NAMES = frozenset({b"forwarded", b"x-real-ip"})
+IDENTITY_NAMES = frozenset({b"forwarded", b"x-real-ip", b"proxy"})
 
 # A `Connection` option may never name these: the proxy sets or relies on them itself.
 _PROTECTED = frozenset({b"host", b"cookie", b"content-length"})
@@ -40,7 +40,7 @@ def connection_options(headers: Headers) -> frozenset[bytes]:
 
 
 def strip_hop_by_hop(headers: Headers) -> Headers:
-    """Drop hop-by-hop fields and the ones `Connection` lists.
+    """Drop hop-by-hop fields (any `Proxy-*` too) and the ones `Connection` lists.
 
     This runs on what the peer sent, before the proxy adds its own fields, so that
     `Connection: X-Forwarded-For` can never remove the proxy's X-Forwarded-For
@@ -50,16 +50,24 @@ def strip_hop_by_hop(headers: Headers) -> Headers:
     return [
         (name, value)
         for name, value in headers
-        if (lname := name.lower()) not in HOP_BY_HOP and lname not in listed
+        if (lname := name.lower()) not in HOP_BY_HOP
+        and lname not in listed
+        and not lname.startswith(b"proxy-")
     ]
 
 
 def strip_identity(headers: Headers) -> Headers:
-    """Drop client-sent identity and forwarding headers (the proxy sets its own)."""
+    """Drop client-sent identity and forwarding headers (the proxy sets its own).
+
+    Names with underscores go too: CGI-style upstreams read `X_Auth_User` as `X-Auth-User`
+    (nginx drops them by default), and `Proxy` is the httpoxy vector.
+    """
     return [
         (name, value)
         for name, value in headers
-        if not (lname := name.lower()).startswith(IDENTITY_PREFIXES) and lname not in IDENTITY_NAMES
+        if not (lname := name.lower()).startswith(IDENTITY_PREFIXES)
+        and lname not in IDENTITY_NAMES
+        and b"_" not in lname
     ]
 
 

@@ -111,6 +111,8 @@ class RequestParser:
         self._raw_head_bytes = 0
         self._body_bytes = 0
         self._begins = 0
+        self._in_trailers = False  # after a chunk header with no data (yet): maybe trailers
+        self._trailer_bytes = self._trailer_fields = 0
 
     @property
     def in_head(self) -> bool:
@@ -126,6 +128,7 @@ class RequestParser:
             return []
         size = len(data)
         state_before, begins_before = self._state, self._begins
+        in_trailers_before = self._in_trailers
         while data:
             try:
                 self._parser.feed_data(data)
@@ -141,6 +144,12 @@ class RequestParser:
                 break
         if self._state is _State.HEAD:
             self._count_head_bytes(size, state_before, self._begins - begins_before)
+        elif in_trailers_before and self._in_trailers:
+            # Likewise for a trailer section (RFC 9112 §7.1.2), which llhttp buffers the same
+            # way; trailers share the header section's limits.
+            self._trailer_bytes += size
+            if self._trailer_bytes > self._limits.max_header_bytes:
+                self._fail(errors.HeaderFieldsTooLarge("The trailer section is too large."))
         events, self._events = self._events, []
         return events
 
@@ -172,6 +181,8 @@ class RequestParser:
     def on_message_begin(self) -> None:
         self._begins += 1
         self._state = _State.HEAD
+        self._in_trailers = False
+        self._trailer_bytes = self._trailer_fields = 0
         self._url = b""
         self._headers = []
         self._head_bytes = 0
@@ -185,7 +196,15 @@ class RequestParser:
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self._state is not _State.HEAD:
-            return  # trailer fields of a chunked body: not forwarded (RFC 9112 §7.1.2)
+            # A trailer field of a chunked body: counted, not forwarded (RFC 9112 §7.1.2).
+            self._trailer_bytes += len(name) + len(value) + 4
+            self._trailer_fields += 1
+            if (
+                self._trailer_bytes > self._limits.max_header_bytes
+                or self._trailer_fields > self._limits.max_header_count
+            ):
+                self._raise(errors.HeaderFieldsTooLarge("The trailer section is too large."))
+            return
         self._headers.append((name, value))
         self._head_bytes += len(name) + len(value) + 4
         if self._head_bytes > self._limits.max_header_bytes:
@@ -201,7 +220,15 @@ class RequestParser:
         self._state = _State.BODY
         self._events.append(head)
 
+    def on_chunk_header(self) -> None:
+        # Until data follows, this may be the last chunk, and what comes next trailer fields.
+        self._in_trailers = True
+
+    def on_chunk_complete(self) -> None:
+        self._in_trailers = False
+
     def on_body(self, body: bytes) -> None:
+        self._in_trailers = False
         self._body_bytes += len(body)
         if self._body_bytes > self._limits.max_body_bytes:
             self._raise(errors.PayloadTooLarge())
@@ -222,7 +249,9 @@ class RequestParser:
                 raise errors.BadRequest("HTTP/0.9 requests are not supported.")
             raise errors.VersionNotSupported()
         if method == b"CONNECT":
-            raise errors.MethodNotAllowed("CONNECT is not supported: this is not a forward proxy.")
+            raise errors.NotImplementedByProxy(
+                "CONNECT is not supported: this is no forward proxy."
+            )
         target = self._url
         if not (target.startswith(b"/") or (target == b"*" and method == b"OPTIONS")):
             raise errors.BadRequest("The request target must be a path (origin-form).")
@@ -324,7 +353,8 @@ class ResponseParser:
         self._message = _ResponseState()
         self._head_request = False
         self._framing: Framing | None = None
-        self._stopped = False
+        self._stopped = False  # llhttp's state is unusable for the next response
+        self._failed = False
         self.complete = False
 
     def start(self, method: bytes) -> None:
@@ -332,9 +362,9 @@ class ResponseParser:
         self._framing = None
         self._message = _ResponseState()
         self.complete = False
-        if self._stopped:  # the previous response was cut short by _Stop: begin afresh
+        if self._stopped:  # llhttp is mid-message or failed: begin afresh
             self._parser = httptools.HttpResponseParser(self)
-            self._stopped = False
+            self._stopped = self._failed = False
 
     @property
     def started(self) -> bool:
@@ -342,12 +372,16 @@ class ResponseParser:
         return self._framing is not None or self._message.status != 0
 
     def feed(self, data: bytes) -> list[ResponseEvent]:
+        if self._failed:
+            return []  # the error was reported; the connection is being dropped
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserCallbackError:
-            if not self._stopped:
+            self._failed = True
+            if not (self._events and isinstance(self._events[-1], errors.ProxyError)):
                 self._events.append(errors.BadGateway("The upstream sent a broken response."))
         except httptools.HttpParserError as exc:
+            self._failed = True
             self._events.append(errors.BadGateway(f"The upstream sent a broken response: {exc}."))
         events, self._events = self._events, []
         return events
@@ -362,15 +396,18 @@ class ResponseParser:
             return [END]
         return [errors.BadGateway("The upstream closed the connection mid-response.")]
 
+    def _stop(self, detail: str) -> None:
+        self._events.append(errors.BadGateway(detail))
+        self._stopped = True
+        raise _Stop
+
     # httptools callbacks -------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
         if self.complete:
             # A second response to one request: the connection's framing is lost
             # (Apache CVE-2022-22720 class); nothing more from it may be relayed.
-            self._events.append(errors.BadGateway("The upstream sent an unrequested response."))
-            self._stopped = True
-            raise _Stop
+            self._stop("The upstream sent an unrequested response.")
         self._message = _ResponseState()
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -382,14 +419,10 @@ class ResponseParser:
         self._message.status = status
         self._message.in_head = False
         if not 100 <= status <= 599:  # RFC 9110 §15: three digits, first one 1-5
-            self._events.append(errors.BadGateway(f"The upstream sent status {status}."))
-            self._stopped = True
-            raise _Stop
-        if 100 <= status < 200:
-            if status == 101:
-                self._events.append(errors.BadGateway("The upstream switched protocols."))
-                self._stopped = True
-                raise _Stop
+            self._stop(f"The upstream sent status {status}.")
+        if status == 101:
+            self._stop("The upstream switched protocols.")
+        if status < 200:
             return
         content_length = None
         framing = Framing.CLOSE
@@ -400,9 +433,7 @@ class ResponseParser:
                 framing = Framing.LENGTH
             elif lname == b"transfer-encoding":
                 if value.strip(b" \t").lower() != b"chunked":
-                    self._events.append(errors.BadGateway("Unsupported upstream transfer coding."))
-                    self._stopped = True
-                    raise _Stop
+                    self._stop("Unsupported upstream transfer coding.")
                 framing = Framing.CHUNKED
         # RFC 9110 §6.4.1: HEAD responses, 204 and 304 never have content.
         no_content = self._head_request or status in (204, 304)
@@ -419,12 +450,15 @@ class ResponseParser:
             )
         )
         if self._head_request:
-            # llhttp would wait for a body of Content-Length bytes that never comes.
+            # llhttp cannot know a HEAD response has no body: it goes on to expect one. The
+            # response is complete now; any bytes llhttp takes as body are stray (on_body),
+            # and the next exchange needs a fresh parser.
             self._finish()
             self._stopped = True
-            raise _Stop
 
     def on_body(self, body: bytes) -> None:
+        if self.complete:
+            self._stop("The upstream sent bytes after the response.")
         self._events.append(Body(body))
 
     def on_message_complete(self) -> None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from proxy.headers import Headers
 
-CLOSE: Headers = [(b"Connection", b"close")]
+CLOSE: tuple[tuple[bytes, bytes], ...] = ((b"Connection", b"close"),)
 
 
 @dataclass(slots=True)
@@ -21,24 +21,18 @@ class KeepAlive:
     max_requests: int
     served: int = 0
 
-    def next_response(self, client_keeps_alive: bool, *, force_close: bool = False) -> Headers:
-        """Account for one more response; return its connection headers."""
+    def next_response(
+        self, client_keeps_alive: bool, *, force_close: bool = False
+    ) -> tuple[Headers, bool]:
+        """Account for one more response: its connection headers, and whether it closes."""
         self.served += 1
         if force_close or not client_keeps_alive or self.served >= self.max_requests:
-            return CLOSE
-        return [
-            (b"Connection", b"keep-alive"),
-            (b"Keep-Alive", b"timeout=%s, max=%d" % (_seconds(self.timeout), self.remaining)),
-        ]
+            return list(CLOSE), True
+        # The timeout is a hint in whole seconds; rounding down keeps clients on the safe side.
+        timeout = int(self.timeout)
+        keep_alive = b"timeout=%d, max=%d" % (timeout, self.remaining)
+        return [(b"Connection", b"keep-alive"), (b"Keep-Alive", keep_alive)], False
 
     @property
     def remaining(self) -> int:
         return max(self.max_requests - self.served, 0)
-
-
-def _seconds(value: float) -> bytes:
-    return b"%d" % value if value == int(value) else b"%g" % value
-
-
-def closes(headers: Headers) -> bool:
-    return headers is CLOSE

@@ -18,7 +18,7 @@ from proxy import errors
 from proxy.exchange import Exchange, RequestBody
 from proxy.headers import Headers, encode_response_head
 from proxy.http1 import END, Body, RequestHead, RequestParser
-from proxy.keepalive import KeepAlive, closes
+from proxy.keepalive import CLOSE, KeepAlive
 from proxy.pages import error_response
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ class ClientConnection(asyncio.Protocol):
         if not self._server.admit(self):
             # Over the connection limit: refuse in HTTP rather than accept without bound.
             error = errors.ServiceUnavailable()
-            headers, body = error_response(error, [(b"Connection", b"close")])
+            headers, body = error_response(error, list(CLOSE))
             transport.writelines((encode_response_head(error.status, headers), body))
             self._close()
             return
@@ -227,10 +227,9 @@ class ClientConnection(asyncio.Protocol):
 
     def _connection_headers(self, ex: Exchange, *, force_close: bool) -> Headers:
         wants_keep_alive = ex.head is not None and ex.head.keep_alive
-        headers = self.keepalive.next_response(
+        headers, ex.close_after = self.keepalive.next_response(
             wants_keep_alive, force_close=force_close or self._server.shutting_down
         )
-        ex.close_after = closes(headers)
         return headers
 
     # transport, timers, flow control -------------------------------------------------------

@@ -112,7 +112,7 @@ CASES = {
     "http09": (b"GET /\r\n\r\n", 400),
     "bare-lf": (b"GET / HTTP/1.1\nHost: x\n\n", 400),
     "absolute-form": (b"GET http://evil.test/ HTTP/1.1\r\nHost: x\r\n\r\n", 400),
-    "connect": (b"CONNECT evil.test:443 HTTP/1.1\r\nHost: evil.test:443\r\n\r\n", 405),
+    "connect": (b"CONNECT evil.test:443 HTTP/1.1\r\nHost: evil.test:443\r\n\r\n", 501),
     "expect-other": (b"GET / HTTP/1.1\r\nHost: x\r\nExpect: magic\r\n\r\n", 417),
     # sizes
     "long-request-line": (b"GET /" + b"a" * 2000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),

@@ -1,0 +1,327 @@
+"""The pure helpers of the forwarding pipeline: what the upstream and the client each see."""
+
+from __future__ import annotations
+
+import pytest
+
+from proxy.access import Session
+from proxy.forward import (
+    client_headers,
+    cookie_header,
+    response_framing,
+    rewrite_target,
+    upstream_headers,
+)
+from proxy.headers import encode_request_head, get
+from proxy.http1 import Framing, RequestHead, ResponseHead
+from proxy.routing import Route, Upstream, route
+from tests.proxy.wire import message, parse
+
+PEER = b"192.0.2.7"
+SESSION = Session(user=b"alice", expires_at=130.0)
+NOW = 100.0
+
+
+def head_of(raw: bytes) -> RequestHead:
+    head = parse(raw)[0]
+    assert isinstance(head, RequestHead)
+    return head
+
+
+def request(*fields: bytes, line: bytes = b"GET / HTTP/1.1") -> RequestHead:
+    return head_of(message(line, *fields))
+
+
+def values(headers, name: bytes) -> list[bytes]:
+    return [v for n, v in headers if n.lower() == name]
+
+
+def response(*fields: tuple[bytes, bytes], framing: Framing = Framing.LENGTH) -> ResponseHead:
+    return ResponseHead(200, list(fields), keep_alive=True, framing=framing)
+
+
+# --------------------------------------------------------------------------------------------
+# upstream_headers
+# --------------------------------------------------------------------------------------------
+
+
+def test_forwarding_headers_are_set():
+    out = upstream_headers(request(b"Host: example.org"), PEER, None, NOW)
+    assert values(out, b"x-forwarded-for") == [PEER]
+    assert values(out, b"x-forwarded-proto") == [b"http"]
+    assert values(out, b"x-forwarded-host") == [b"example.org"]
+    assert values(out, b"host") == [b"example.org"]
+
+
+def test_client_forwarding_and_identity_claims_are_replaced():
+    head = request(
+        b"Host: a",
+        b"X-Forwarded-For: 10.0.0.1",
+        b"X-Forwarded-Proto: https",
+        b"X-Forwarded-Host: evil.example",
+        b"Forwarded: for=10.0.0.1",
+        b"X-Real-IP: 10.0.0.1",
+        b"X-Auth-User: admin",
+        b"x-auth-seconds-left: 99999",
+    )
+    out = upstream_headers(head, PEER, None, NOW)
+    assert values(out, b"x-forwarded-for") == [PEER]
+    assert values(out, b"x-forwarded-proto") == [b"http"]
+    assert values(out, b"x-forwarded-host") == [b"a"]
+    for name in (b"forwarded", b"x-real-ip", b"x-auth-user", b"x-auth-seconds-left"):
+        assert values(out, name) == [], name
+
+
+def test_session_identity_comes_from_the_proxy():
+    head = request(b"Host: a", b"X-Auth-User: admin", b"Cookie: session=s")
+    out = upstream_headers(head, PEER, SESSION, NOW)
+    assert values(out, b"x-auth-user") == [b"alice"]
+    assert values(out, b"x-auth-seconds-left") == [b"30"]
+    assert values(out, b"cookie") == [b"session=s"]
+
+
+def test_seconds_left_never_negative():
+    out = upstream_headers(request(b"Host: a"), PEER, SESSION, 500.0)
+    assert values(out, b"x-auth-seconds-left") == [b"0"]
+
+
+@pytest.mark.parametrize(
+    "option",
+    [b"X-Forwarded-For", b"x-forwarded-for", b"X-Forwarded-Host", b"X-Auth-User", b"Host"],
+)
+def test_connection_cannot_strip_what_the_proxy_adds(option):
+    # Apache CVE-2022-31813: `Connection: X-Forwarded-For` removed the proxy's own header.
+    out = upstream_headers(request(b"Host: a", b"Connection: " + option), PEER, SESSION, NOW)
+    assert values(out, b"x-forwarded-for") == [PEER]
+    assert values(out, b"x-forwarded-host") == [b"a"]
+    assert values(out, b"x-auth-user") == [b"alice"]
+    assert values(out, b"host") == [b"a"]
+
+
+def test_connection_listed_client_fields_are_dropped():
+    out = upstream_headers(
+        request(b"Host: a", b"Connection: X-Secret", b"X-Secret: 1"), PEER, None, NOW
+    )
+    assert values(out, b"x-secret") == [] and values(out, b"connection") == []
+
+
+def test_connection_cannot_strip_the_cookie():
+    out = upstream_headers(
+        request(b"Host: a", b"Connection: Cookie", b"Cookie: s=1"), PEER, None, NOW
+    )
+    assert values(out, b"cookie") == [b"s=1"]
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        b"Connection: keep-alive",
+        b"Keep-Alive: timeout=100",
+        b"TE: trailers",
+        b"Trailer: X",
+        b"Upgrade: websocket",
+        b"Proxy-Authorization: Basic eA==",
+        b"Proxy-Connection: keep-alive",
+        b"Expect: 100-continue",
+    ],
+)
+def test_hop_by_hop_and_expect_are_not_forwarded(field):
+    name = field.partition(b":")[0].lower()
+    out = upstream_headers(request(b"Host: a", field), PEER, None, NOW)
+    assert values(out, name) == []
+
+
+def test_chunked_request_is_forwarded_chunked():
+    head = head_of(message(b"POST / HTTP/1.1", b"Host: a", b"transfer-encoding: chunked"))
+    out = upstream_headers(head, PEER, None, NOW)
+    assert values(out, b"transfer-encoding") == [b"chunked"]
+    assert values(out, b"content-length") == []
+
+
+def test_content_length_is_kept():
+    head = head_of(message(b"POST / HTTP/1.1", b"Host: a", b"Content-Length: 5", body=b"hello"))
+    out = upstream_headers(head, PEER, None, NOW)
+    assert values(out, b"content-length") == [b"5"]
+    assert values(out, b"transfer-encoding") == []
+
+
+def test_http10_without_host_gets_one():
+    out = upstream_headers(request(line=b"GET / HTTP/1.0"), PEER, None, NOW)
+    assert values(out, b"host") == [b"localhost"]
+
+
+@pytest.mark.parametrize("line", [b"GET / HTTP/1.1", b"GET / HTTP/1.0"])
+def test_empty_host_is_forwarded_as_exactly_one_host(line):
+    out = upstream_headers(request(b"Host: ", line=line), PEER, None, NOW)
+    assert len(values(out, b"host")) == 1
+
+
+@pytest.mark.parametrize(
+    ("raw", "framing"),
+    [
+        pytest.param(
+            message(b"GET / HTTP/1.1", b"Host: a", b"Connection: X-Forwarded-For"),
+            Framing.NONE,
+            id="GET",
+        ),
+        pytest.param(
+            message(b"POST / HTTP/1.1", b"Host: a", b"Content-Length: 2"),
+            Framing.LENGTH,
+            id="length",
+        ),
+        pytest.param(
+            message(
+                b"POST / HTTP/1.1",
+                b"Host: a",
+                b"Transfer-Encoding: chunked",
+                b"Expect: 100-continue",
+            ),
+            Framing.CHUNKED,
+            id="chunked",
+        ),
+        pytest.param(message(b"GET / HTTP/1.0"), Framing.NONE, id="1.0-no-host"),
+    ],
+)
+def test_upstream_request_head_is_a_valid_request_with_the_same_framing(raw, framing):
+    head = head_of(raw)
+    out = encode_request_head(head.method, head.target, upstream_headers(head, PEER, SESSION, NOW))
+    [again, *rest] = parse(out)
+    assert isinstance(again, RequestHead), rest
+    assert again.framing is framing and again.keep_alive and not again.expect_continue
+
+
+# --------------------------------------------------------------------------------------------
+# rewrite_target
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("target", "session", "expected"),
+    [
+        (b"/", SESSION, b"/secret.html"),
+        (b"/index.html", SESSION, b"/secret.html"),
+        (b"/?lang=en", SESSION, b"/secret.html?lang=en"),
+        (b"/index.html?", SESSION, b"/secret.html?"),
+        (b"/", None, b"/"),
+        (b"/index.html?x=1", None, b"/index.html?x=1"),
+        (b"/images/1.jpg", SESSION, b"/images/1.jpg"),
+        (b"/static/site.css", SESSION, b"/static/site.css"),
+    ],
+)
+def test_rewrite_target(target, session, expected):
+    head = request(b"Host: a", line=b"GET " + target + b" HTTP/1.1")
+    assert rewrite_target(head, route(head.method, head.path), session) == expected
+
+
+# --------------------------------------------------------------------------------------------
+# response_framing
+# --------------------------------------------------------------------------------------------
+
+HTTP11 = request(b"Host: a")
+HTTP10 = request(line=b"GET / HTTP/1.0")
+
+
+@pytest.mark.parametrize(
+    ("client", "framing", "expected"),
+    [
+        (HTTP11, Framing.NONE, (False, False)),
+        (HTTP11, Framing.LENGTH, (False, False)),
+        (HTTP11, Framing.CHUNKED, (True, False)),
+        (HTTP11, Framing.CLOSE, (True, False)),  # re-framed chunked, the client stays
+        (HTTP10, Framing.NONE, (False, False)),
+        (HTTP10, Framing.LENGTH, (False, False)),
+        (HTTP10, Framing.CHUNKED, (False, True)),  # a 1.0 client knows no chunked: close ends it
+        (HTTP10, Framing.CLOSE, (False, True)),
+    ],
+    ids=lambda v: v.version.decode() if isinstance(v, RequestHead) else None,
+)
+def test_response_framing(client, framing, expected):
+    assert response_framing(client, response(framing=framing)) == expected
+
+
+# --------------------------------------------------------------------------------------------
+# client_headers
+# --------------------------------------------------------------------------------------------
+
+PUBLIC = Route(Upstream.CONTENT, public=True)
+PRIVATE = Route(Upstream.CONTENT, public=False)
+HOME = Route(Upstream.CONTENT, public=True, home=True)
+
+
+def test_upstream_hop_by_hop_fields_are_not_relayed():
+    upstream = response(
+        (b"Content-Type", b"text/html"),
+        (b"Connection", b"keep-alive, X-Internal"),
+        (b"Keep-Alive", b"timeout=5"),
+        (b"X-Internal", b"1"),
+        (b"Transfer-Encoding", b"chunked"),
+        (b"Upgrade", b"h2c"),
+        framing=Framing.CHUNKED,
+    )
+    assert client_headers(upstream, PUBLIC, chunked=False) == [(b"Content-Type", b"text/html")]
+
+
+def test_chunked_to_the_client_says_so_once():
+    upstream = response((b"Transfer-Encoding", b"chunked"), framing=Framing.CHUNKED)
+    assert client_headers(upstream, PUBLIC, chunked=True) == [(b"Transfer-Encoding", b"chunked")]
+
+
+def test_public_file_keeps_upstream_caching():
+    upstream = response((b"Cache-Control", b"public, max-age=60"))
+    assert client_headers(upstream, PUBLIC, chunked=False) == [
+        (b"Cache-Control", b"public, max-age=60")
+    ]
+
+
+def test_private_page_is_not_cached_by_shared_caches():
+    out = client_headers(response((b"Content-Length", b"1")), PRIVATE, chunked=False)
+    assert values(out, b"cache-control") == [b"private, no-cache"]
+    assert values(out, b"vary") == []
+
+
+def test_upstream_cache_control_is_kept_on_private_pages():
+    out = client_headers(response((b"Cache-Control", b"no-store")), PRIVATE, chunked=False)
+    assert values(out, b"cache-control") == [b"no-store"]
+
+
+def test_home_varies_by_cookie():
+    out = client_headers(response(), HOME, chunked=False)
+    assert values(out, b"cache-control") == [b"private, no-cache"]
+    assert values(out, b"vary") == [b"Cookie"]
+
+
+def test_home_adds_cookie_to_the_upstreams_vary():
+    out = client_headers(response((b"Vary", b"Accept-Encoding")), HOME, chunked=False)
+    varies = b",".join(values(out, b"vary")).lower()
+    assert b"accept-encoding" in varies and b"cookie" in varies
+
+
+def test_client_headers_leaves_the_response_untouched():
+    fields = [(b"Connection", b"close"), (b"X", b"1")]
+    upstream = response(*fields)
+    client_headers(upstream, HOME, chunked=True)
+    assert upstream.headers == fields
+
+
+# --------------------------------------------------------------------------------------------
+# cookie_header
+# --------------------------------------------------------------------------------------------
+
+
+def test_no_cookie():
+    assert cookie_header([(b"Host", b"a")]) is None
+
+
+def test_one_cookie_field():
+    assert cookie_header([(b"Cookie", b"session=s; theme=dark")]) == b"session=s; theme=dark"
+
+
+def test_several_cookie_fields_are_joined():
+    headers = [(b"cookie", b"a=1"), (b"Host", b"x"), (b"Cookie", b"session=s")]
+    assert cookie_header(headers) == b"a=1; session=s"
+
+
+def test_cookie_header_from_a_parsed_request():
+    head = request(b"Host: a", b"Cookie: a=1", b"Cookie: b=2")
+    assert cookie_header(head.headers) == b"a=1; b=2"
+    assert get(head.headers, b"cookie") == b"a=1"
