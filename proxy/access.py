@@ -9,6 +9,7 @@ session's remaining seconds in `X-Auth-Seconds-Left`; 401/403 means no.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from proxy import errors
@@ -23,6 +24,10 @@ class Session:
 
     def seconds_left(self, now: float) -> int:
         return max(int(self.expires_at - now), 0)
+
+
+class _AskerGone(Exception):
+    """The request asking the auth service on others' behalf was cancelled."""
 
 
 class _Discard:
@@ -49,23 +54,52 @@ class AuthClient:
     on time; refusals are not cached, so a tampered cookie is always checked.
     """
 
-    def __init__(self, pool: Pool, *, cache_ttl: float, cache_size: int) -> None:
+    def __init__(
+        self,
+        pool: Pool,
+        *,
+        cache_ttl: float,
+        cache_size: int,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self._pool = pool
         self._loop = asyncio.get_running_loop()
+        self._now = clock or self._loop.time
         self._cache_ttl = cache_ttl
         self._cache_size = cache_size
         self._cache: dict[bytes, tuple[float, Session]] = {}
+        self._asking: dict[bytes, asyncio.Future[Session | None]] = {}
 
     async def session(self, cookie: bytes | None) -> Session | None:
         if not cookie:
             return None  # no cookie, no session: no need to ask
-        now = self._loop.time()
+        now = self._now()
         cached = self._cache.get(cookie)
         if cached is not None:
             if cached[0] > now:
                 return cached[1]
             del self._cache[cookie]
-        session = await self._verify(cookie, now)
+        # One question per cookie at a time: when a page's images arrive together they share
+        # the first one's answer instead of asking the auth service each.
+        while (asked := self._asking.get(cookie)) is not None:
+            try:
+                return await asyncio.shield(asked)
+            except _AskerGone:
+                pass  # its client left; ask again ourselves
+        return await self._ask(cookie, now)
+
+    async def _ask(self, cookie: bytes, now: float) -> Session | None:
+        answer: asyncio.Future[Session | None] = self._loop.create_future()
+        self._asking[cookie] = answer
+        try:
+            session = await self._verify(cookie, now)
+        except BaseException as exc:
+            answer.set_exception(exc if isinstance(exc, errors.ProxyError) else _AskerGone())
+            answer.exception()  # retrieved: nobody may be waiting
+            raise
+        finally:
+            del self._asking[cookie]
+        answer.set_result(session)
         if session is not None and self._cache_size and self._cache_ttl > 0:
             self._remember(cookie, session, now)
         return session

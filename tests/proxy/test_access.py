@@ -46,6 +46,7 @@ class AuthService:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.requests: list[bytes] = []
         self.answers: list[tuple[int, list, bytes]] = []
+        self.delay = 0.0
         monkeypatch.setattr(access, "exchange", self._exchange)
 
     def answer(self, status: int, user: bytes | None = None, left: bytes | None = None, body=b""):
@@ -58,6 +59,7 @@ class AuthService:
 
     async def _exchange(self, pool, method, head, body=None, *, chunked=False):
         self.requests.append(head)
+        await asyncio.sleep(self.delay)
         status, headers, data = self.answers[0] if len(self.answers) == 1 else self.answers.pop(0)
         response = ResponseHead(status, headers, keep_alive=True, framing=Framing.LENGTH)
         return FakeConn(data), response, True
@@ -70,9 +72,8 @@ def auth(monkeypatch):
 
 def make_client(*, ttl: float = 1.0, size: int = 100) -> tuple[AuthClient, Clock, FakePool]:
     pool = FakePool()
-    client = AuthClient(pool, cache_ttl=ttl, cache_size=size)  # type: ignore[arg-type]
-    clock = Clock()
-    client._loop = clock  # type: ignore[assignment]  # a clock the test moves by hand
+    clock = Clock()  # moved by hand
+    client = AuthClient(pool, cache_ttl=ttl, cache_size=size, clock=clock.time)  # type: ignore[arg-type]
     return client, clock, pool
 
 
@@ -250,3 +251,33 @@ def test_cache_is_bounded_oldest_first(auth):
         return still_cached, len(auth.requests) - asked
 
     assert run(scenario()) == (True, 1)
+
+
+def test_concurrent_checks_of_one_cookie_ask_once(auth):
+    auth.answer(200, b"alice", b"30")
+    auth.delay = 0.01
+
+    async def scenario():
+        client, _, _ = make_client()
+        return await asyncio.gather(*(client.session(b"s=1") for _ in range(5)))
+
+    sessions = run(scenario())
+    assert len(auth.requests) == 1
+    assert all(s is not None and s.user == b"alice" for s in sessions)
+
+
+def test_a_cancelled_asker_does_not_fail_the_others(auth):
+    auth.answer(200, b"alice", b"30")
+    auth.delay = 0.05
+
+    async def scenario():
+        client, _, _ = make_client()
+        first = asyncio.ensure_future(client.session(b"s=1"))
+        await asyncio.sleep(0.01)
+        second = asyncio.ensure_future(client.session(b"s=1"))
+        await asyncio.sleep(0.01)
+        first.cancel()
+        return await second
+
+    assert run(scenario()).user == b"alice"
+    assert len(auth.requests) == 2  # the second asked again itself
