@@ -50,8 +50,9 @@ def create_app(settings: Settings) -> Starlette:
                 return session
         return None
 
-    def login_response(status: int, error: str) -> HTMLResponse:
-        return HTMLResponse(pages.login_page(error), status_code=status, headers=NO_STORE)
+    def login_response(status: int, error: str, userid: str | None = None) -> HTMLResponse:
+        page = pages.login_page(error, userid)
+        return HTMLResponse(page, status_code=status, headers=NO_STORE)
 
     async def login(request: Request) -> Response:
         try:
@@ -64,12 +65,12 @@ def create_app(settings: Settings) -> Starlette:
         if isinstance(userid, UploadFile) or isinstance(passwd, UploadFile):
             return login_response(400, pages.UNREADABLE_FORM)
         if not userid or not passwd:
-            return login_response(400, pages.MISSING_FIELDS)
+            return login_response(400, pages.MISSING_FIELDS, userid or None)
         # scrypt takes tens of milliseconds: keep it off the event loop.
         if not await run_in_threadpool(users.verify, userid, passwd):
             # One answer for unknown users and wrong passwords, so the page does
             # not reveal which user ids exist.
-            return login_response(401, pages.WRONG_CREDENTIALS)
+            return login_response(401, pages.WRONG_CREDENTIALS, userid)
         return Response(
             status_code=303,  # See Other: the browser GETs the target
             headers={

@@ -8,10 +8,10 @@ from auth_service import pages
 
 SHELL = [
     '<link rel="stylesheet" href="/static/style.css">',
-    '<link rel="icon" href="/favicon.ico">',
+    '<link rel="icon" href="/favicon.ico" sizes="any">',
     '<header class="site-header"><a href="/"><img src="/static/logo.svg" alt="" width="32"'
     ' height="32"> Gatehouse</a></header>',
-    '<main class="card">',
+    '<main class="card',
 ]
 
 
@@ -36,11 +36,11 @@ def test_login_page_form_and_error_escaping():
     assert '<p class="error" role="alert">&lt;b&gt;bad&lt;/b&gt;</p>' in page
     assert '<form class="login" method="post" action="/login">' in page
     assert (
-        '<label for="userid">User ID</label><input id="userid" name="userid"'
+        '<label for="userid">User ID</label>\n<input id="userid" name="userid"'
         ' autocomplete="username" required autofocus>'
     ) in page
     assert (
-        '<label for="passwd">Password</label><input id="passwd" name="passwd" type="password"'
+        '<label for="passwd">Password</label>\n<input id="passwd" name="passwd" type="password"'
         ' autocomplete="current-password" required>'
     ) in page
     assert '<button class="primary" type="submit">Log in</button>' in page

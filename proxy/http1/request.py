@@ -1,81 +1,20 @@
-"""HTTP/1.1 message parsing without I/O: bytes in, events out (in the style of h11).
+"""Parsing what a client sends: bytes in, `RequestHead`/`Body`/`END` events out.
 
 The framing itself is llhttp's (through httptools), which already refuses the classic smuggling
 vectors: Content-Length together with Transfer-Encoding, duplicate or non-numeric
 Content-Length, bare CR/LF, obs-fold, invalid tokens, malformed chunks. On top of it this module
 enforces the rules llhttp leaves to the application (Host, versions, Transfer-Encoding codings,
-Expect) and the size limits, and turns everything into a small set of events.
+Expect, Upgrade) and the size limits.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
 
 import httptools
 
 from proxy import errors
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    max_request_line: int = 8192
-    max_header_bytes: int = 8192
-    max_header_count: int = 100
-    max_body_bytes: int = 64 * 1024 * 1024
-
-
-class Framing(enum.Enum):
-    """How a message body is delimited (RFC 9112 §6.3)."""
-
-    NONE = "none"
-    LENGTH = "length"
-    CHUNKED = "chunked"
-    CLOSE = "close"  # responses only: the body ends when the connection closes
-
-
-@dataclass(slots=True)
-class RequestHead:
-    method: bytes
-    target: bytes
-    version: bytes  # b"1.0" or b"1.1"
-    headers: list[tuple[bytes, bytes]]
-    keep_alive: bool
-    framing: Framing
-    content_length: int | None = None
-    expect_continue: bool = False
-    host: bytes = b""
-
-    @property
-    def path(self) -> bytes:
-        return self.target.partition(b"?")[0]
-
-
-@dataclass(slots=True)
-class ResponseHead:
-    status: int
-    headers: list[tuple[bytes, bytes]]
-    keep_alive: bool
-    framing: Framing
-    content_length: int | None = None
-
-
-@dataclass(slots=True)
-class Body:
-    data: bytes
-
-
-class EndOfMessage:
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "END"
-
-
-END = EndOfMessage()
-
-RequestEvent = RequestHead | Body | EndOfMessage | errors.ProxyError
-ResponseEvent = ResponseHead | Body | EndOfMessage | errors.ProxyError
+from proxy.http1.events import END, Body, Framing, Limits, RequestEvent, RequestHead
 
 _HOST_FORBIDDEN = frozenset(b" \t/\\@?#")
 
@@ -99,8 +38,8 @@ class RequestParser:
     After an error the parser ignores all further input.
     """
 
-    def __init__(self, limits: Limits = Limits()) -> None:
-        self._limits = limits
+    def __init__(self, limits: Limits | None = None) -> None:
+        self._limits = limits or Limits()
         self._parser = httptools.HttpRequestParser(self)
         self._events: list[RequestEvent] = []
         self._state = _State.IDLE
@@ -330,141 +269,3 @@ def _classify(exc: httptools.HttpParserError) -> errors.ProxyError:
     if "overflow" in message and "Content-Length" in message:
         return errors.PayloadTooLarge()
     return errors.BadRequest(f"Malformed request: {message}.")
-
-
-@dataclass(slots=True)
-class _ResponseState:
-    status: int = 0
-    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
-    in_head: bool = True
-
-
-class ResponseParser:
-    """Turns an upstream's bytes into `ResponseHead`, `Body` and `END` events.
-
-    `start(method)` is called before each request is sent: a response to HEAD has no body
-    whatever its headers say (RFC 9110 §9.3.2), which llhttp cannot know by itself. Interim
-    1xx responses are dropped (we never forward `Expect`, so none are expected).
-    """
-
-    def __init__(self) -> None:
-        self._parser = httptools.HttpResponseParser(self)
-        self._events: list[ResponseEvent] = []
-        self._message = _ResponseState()
-        self._head_request = False
-        self._framing: Framing | None = None
-        self._stopped = False  # llhttp's state is unusable for the next response
-        self._failed = False
-        self.complete = False
-
-    def start(self, method: bytes) -> None:
-        self._head_request = method == b"HEAD"
-        self._framing = None
-        self._message = _ResponseState()
-        self.complete = False
-        if self._stopped:  # llhttp is mid-message or failed: begin afresh
-            self._parser = httptools.HttpResponseParser(self)
-            self._stopped = self._failed = False
-
-    @property
-    def started(self) -> bool:
-        """Some of the response has been parsed (a retry is no longer safe)."""
-        return self._framing is not None or self._message.status != 0
-
-    def feed(self, data: bytes) -> list[ResponseEvent]:
-        if self._failed:
-            return []  # the error was reported; the connection is being dropped
-        try:
-            self._parser.feed_data(data)
-        except httptools.HttpParserCallbackError:
-            self._failed = True
-            if not (self._events and isinstance(self._events[-1], errors.ProxyError)):
-                self._events.append(errors.BadGateway("The upstream sent a broken response."))
-        except httptools.HttpParserError as exc:
-            self._failed = True
-            self._events.append(errors.BadGateway(f"The upstream sent a broken response: {exc}."))
-        events, self._events = self._events, []
-        return events
-
-    def feed_eof(self) -> list[ResponseEvent]:
-        """The upstream closed its side: that ends a close-delimited body, and is an error
-        anywhere else in a response (a short body must never look complete)."""
-        if self.complete:
-            return []
-        if self._framing is Framing.CLOSE:
-            self.complete = True
-            return [END]
-        return [errors.BadGateway("The upstream closed the connection mid-response.")]
-
-    def _stop(self, detail: str) -> None:
-        self._events.append(errors.BadGateway(detail))
-        self._stopped = True
-        raise _Stop
-
-    # httptools callbacks -------------------------------------------------------------------
-
-    def on_message_begin(self) -> None:
-        if self.complete:
-            # A second response to one request: the connection's framing is lost
-            # (Apache CVE-2022-22720 class); nothing more from it may be relayed.
-            self._stop("The upstream sent an unrequested response.")
-        self._message = _ResponseState()
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        if self._message.in_head:
-            self._message.headers.append((name, value))
-
-    def on_headers_complete(self) -> None:
-        status = self._parser.get_status_code()
-        self._message.status = status
-        self._message.in_head = False
-        if not 100 <= status <= 599:  # RFC 9110 §15: three digits, first one 1-5
-            self._stop(f"The upstream sent status {status}.")
-        if status == 101:
-            self._stop("The upstream switched protocols.")
-        if status < 200:
-            return
-        content_length = None
-        framing = Framing.CLOSE
-        for name, value in self._message.headers:
-            lname = name.lower()
-            if lname == b"content-length":
-                content_length = int(value)
-                framing = Framing.LENGTH
-            elif lname == b"transfer-encoding":
-                if value.strip(b" \t").lower() != b"chunked":
-                    self._stop("Unsupported upstream transfer coding.")
-                framing = Framing.CHUNKED
-        # RFC 9110 §6.4.1: HEAD responses, 204 and 304 never have content.
-        no_content = self._head_request or status in (204, 304)
-        if no_content or (framing is Framing.LENGTH and content_length == 0):
-            framing = Framing.NONE
-        self._framing = framing
-        self._events.append(
-            ResponseHead(
-                status=status,
-                headers=self._message.headers,
-                keep_alive=self._parser.should_keep_alive(),
-                framing=framing,
-                content_length=content_length,
-            )
-        )
-        if self._head_request:
-            # llhttp cannot know a HEAD response has no body: it goes on to expect one. The
-            # response is complete now; any bytes llhttp takes as body are stray (on_body),
-            # and the next exchange needs a fresh parser.
-            self._finish()
-            self._stopped = True
-
-    def on_body(self, body: bytes) -> None:
-        if self.complete:
-            self._stop("The upstream sent bytes after the response.")
-        self._events.append(Body(body))
-
-    def on_message_complete(self) -> None:
-        if self._framing is not None and not self.complete:
-            self._finish()
-
-    def _finish(self) -> None:
-        self.complete = True
-        self._events.append(END)

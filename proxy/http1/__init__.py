@@ -1,0 +1,30 @@
+"""HTTP/1.1 message parsing without I/O: bytes in, events out (in the style of h11)."""
+
+from proxy.http1.events import (
+    END,
+    Body,
+    EndOfMessage,
+    Framing,
+    Limits,
+    RequestEvent,
+    RequestHead,
+    ResponseEvent,
+    ResponseHead,
+)
+from proxy.http1.request import ExpectationFailed, RequestParser
+from proxy.http1.response import ResponseParser
+
+__all__ = [
+    "END",
+    "Body",
+    "EndOfMessage",
+    "ExpectationFailed",
+    "Framing",
+    "Limits",
+    "RequestEvent",
+    "RequestHead",
+    "RequestParser",
+    "ResponseEvent",
+    "ResponseHead",
+    "ResponseParser",
+]

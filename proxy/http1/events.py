@@ -1,0 +1,69 @@
+"""What the HTTP/1.1 parsers produce: message heads, body chunks, the end, and limits."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from proxy import errors
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_request_line: int = 8192
+    max_header_bytes: int = 8192
+    max_header_count: int = 100
+    max_body_bytes: int = 64 * 1024 * 1024
+
+
+class Framing(enum.Enum):
+    """How a message body is delimited (RFC 9112 §6.3)."""
+
+    NONE = "none"
+    LENGTH = "length"
+    CHUNKED = "chunked"
+    CLOSE = "close"  # responses only: the body ends when the connection closes
+
+
+@dataclass(slots=True)
+class RequestHead:
+    method: bytes
+    target: bytes
+    version: bytes  # b"1.0" or b"1.1"
+    headers: list[tuple[bytes, bytes]]
+    keep_alive: bool
+    framing: Framing
+    content_length: int | None = None
+    expect_continue: bool = False
+    host: bytes = b""
+
+    @property
+    def path(self) -> bytes:
+        return self.target.partition(b"?")[0]
+
+
+@dataclass(slots=True)
+class ResponseHead:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    keep_alive: bool
+    framing: Framing
+    content_length: int | None = None
+
+
+@dataclass(slots=True)
+class Body:
+    data: bytes
+
+
+class EndOfMessage:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "END"
+
+
+END = EndOfMessage()
+
+RequestEvent = RequestHead | Body | EndOfMessage | errors.ProxyError
+ResponseEvent = ResponseHead | Body | EndOfMessage | errors.ProxyError
