@@ -21,7 +21,14 @@ from content_service import pages
 from content_service.conditional import Conditions, evaluate, if_range_allows
 from content_service.config import Settings
 from content_service.encoding import accepts_gzip
-from content_service.files import OPEN_FLAGS, Entry, FileStore, Variant, large_variant
+from content_service.files import (
+    OPEN_FLAGS,
+    Entry,
+    FileStore,
+    Variant,
+    cache_control,
+    large_variant,
+)
 from content_service.paths import BadPath, RequestPath, parse_request_path
 from content_service.ranges import ByteRange, Unsatisfiable, parse_range
 
@@ -77,7 +84,11 @@ class ContentApp:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.store = FileStore(str(settings.content_root), settings.memory_max)
+        self.store = FileStore(
+            str(settings.content_root),
+            settings.memory_max,
+            caching=cache_control(settings.max_age),
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -151,7 +162,7 @@ class ContentApp:
             # Headers come from the open file, so Content-Length and the
             # validators match the bytes we are about to stream.
             st = os.fstat(fd)
-            variant = large_variant(entry, st)
+            variant = large_variant(entry, st, self.store.caching)
             await self._respond(entry, variant, int(st.st_mtime), fields, head, send, receive, fd)
         finally:
             os.close(fd)

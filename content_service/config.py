@@ -15,6 +15,9 @@ DEFAULT_PORT = 8002
 DEFAULT_MEMORY_MAX = 1024 * 1024  # 1 MiB
 
 
+DEFAULT_MAX_AGE = 10
+
+
 class ConfigError(ValueError):
     """A setting is missing or invalid; the message says which and why."""
 
@@ -38,6 +41,7 @@ class Settings:
     bind: str = DEFAULT_BIND
     port: int = DEFAULT_PORT
     memory_max: int = DEFAULT_MEMORY_MAX
+    max_age: int = DEFAULT_MAX_AGE  # seconds a shared cache may reuse a file
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -56,4 +60,5 @@ class Settings:
         bind = env.get("CONTENT_BIND", "").strip() or DEFAULT_BIND
         port = _int_setting(env, "CONTENT_PORT", DEFAULT_PORT, 1, 65535)
         memory_max = _int_setting(env, "CONTENT_MEMORY_MAX", DEFAULT_MEMORY_MAX, 0, 1 << 40)
-        return cls(content_root=root, bind=bind, port=port, memory_max=memory_max)
+        max_age = _int_setting(env, "CONTENT_MAX_AGE", DEFAULT_MAX_AGE, 0, 365 * 24 * 3600)
+        return cls(content_root=root, bind=bind, port=port, memory_max=memory_max, max_age=max_age)

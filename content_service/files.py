@@ -23,10 +23,16 @@ from content_service.paths import RequestPath, inside_root
 Headers = list[tuple[bytes, bytes]]
 Stamp = tuple[int, int, int, int]
 
-# Content behind the login must not be kept by shared caches, and a browser
-# should revalidate (cheaply, with a 304) rather than show a stale page
-# (RFC 9111 §5.2.2.4, §5.2.2.7).
-CACHE_CONTROL = b"private, no-cache"
+
+def cache_control(max_age: int) -> bytes:
+    """The freshness this service grants its files (RFC 9111 §5.2.2.1).
+
+    Which files are behind the login is the proxy's knowledge, not ours: the proxy replaces
+    this with `private, no-cache` on protected responses, so a shared cache (the proxy's own)
+    may only reuse public files. `max_age=0` makes every use revalidate.
+    """
+    return b"public, max-age=%d" % max_age if max_age > 0 else b"no-cache"
+
 
 # A ceiling on the bytes held by the cache, so a huge content root cannot
 # exhaust memory; the oldest entries are dropped first.
@@ -90,6 +96,7 @@ def make_variant(
     size: int,
     body: bytes | None,
     *,
+    caching: bytes,
     gzipped: bool = False,
 ) -> Variant:
     validators: Headers = [(b"etag", etag.encode()), (b"last-modified", last_modified.encode())]
@@ -103,20 +110,20 @@ def make_variant(
         (b"accept-ranges", b"bytes"),
         *validators,
         *vary,
-        (b"cache-control", CACHE_CONTROL),
+        (b"cache-control", caching),
         (b"x-content-type-options", b"nosniff"),
     ]
     ok = [(b"content-length", str(size).encode()), *partial]
     # §15.4.5: a 304 carries the fields a 200 would have had for caching
     # (ETag, Vary, Cache-Control) and nothing describing a body.
-    not_modified = [*validators, *vary, (b"cache-control", CACHE_CONTROL)]
+    not_modified = [*validators, *vary, (b"cache-control", caching)]
     return Variant(size, etag, body, ok, not_modified, partial)
 
 
-def large_variant(entry: Entry, st: os.stat_result) -> Variant:
+def large_variant(entry: Entry, st: os.stat_result, caching: bytes) -> Variant:
     """The identity variant of a streamed file, from the stat of the open fd."""
     etag, last_modified, _mtime = make_validators(st)
-    return make_variant(entry.content_type, etag, last_modified, st.st_size, None)
+    return make_variant(entry.content_type, etag, last_modified, st.st_size, None, caching=caching)
 
 
 class FileStore:
@@ -129,9 +136,14 @@ class FileStore:
     """
 
     def __init__(
-        self, root: str, memory_max: int, cache_budget: int = DEFAULT_CACHE_BUDGET
+        self,
+        root: str,
+        memory_max: int,
+        cache_budget: int = DEFAULT_CACHE_BUDGET,
+        caching: bytes = b"no-cache",
     ) -> None:
         self.root = os.path.abspath(root)
+        self.caching = caching  # the Cache-Control value of every file
         self.real_root = os.path.realpath(root)
         self.memory_max = memory_max
         self.cache_budget = cache_budget
@@ -210,14 +222,15 @@ class FileStore:
         etag, last_modified, mtime = make_validators(st)
         identity = gz = None
         if body is not None:
-            identity = make_variant(content_type, etag, last_modified, len(body), body)
+            identity = make_variant(
+                content_type, etag, last_modified, len(body), body, caching=self.caching
+            )
             if is_compressible(content_type):
                 gz = self._gzip_variant(content_type, etag, last_modified, body)
         return Entry(fs_path, real_path, stamp_of(st), content_type, mtime, identity, gz)
 
-    @staticmethod
     def _gzip_variant(
-        content_type: str, etag: str, last_modified: str, body: bytes
+        self, content_type: str, etag: str, last_modified: str, body: bytes
     ) -> Variant | None:
         # mtime=0 keeps the gzip bytes (and so the variant) stable across
         # restarts; level 9 costs nothing here because it runs once per file.
@@ -227,4 +240,12 @@ class FileStore:
         # A distinct strong ETag for the coded representation (§8.8.3.3: the
         # gzip bytes differ, so they must not share the identity tag).
         gz_etag = etag[:-1] + '-gz"'
-        return make_variant(content_type, gz_etag, last_modified, len(packed), packed, gzipped=True)
+        return make_variant(
+            content_type,
+            gz_etag,
+            last_modified,
+            len(packed),
+            packed,
+            caching=self.caching,
+            gzipped=True,
+        )

@@ -49,6 +49,10 @@ class Settings:
     auth_cache_ttl: float = 1.0
     auth_cache_size: int = 10_000
 
+    # The shared cache for public responses (0 bytes disables it).
+    cache_bytes: int = 32 * 1024 * 1024
+    cache_entry_bytes: int = 1024 * 1024
+
     shutdown_grace: float = 10.0
     trace: bool = False
     access_log: bool = True
@@ -84,6 +88,8 @@ class Settings:
             pool_max_idle=read("UPSTREAM_POOL_MAX_IDLE", int, d.pool_max_idle),
             auth_cache_ttl=read("AUTH_CACHE_TTL", float, d.auth_cache_ttl, minimum=0),
             auth_cache_size=read("AUTH_CACHE_SIZE", int, d.auth_cache_size, minimum=0),
+            cache_bytes=read("PROXY_CACHE_BYTES", int, d.cache_bytes, minimum=0),
+            cache_entry_bytes=read("PROXY_CACHE_ENTRY_BYTES", int, d.cache_entry_bytes),
             shutdown_grace=read("PROXY_SHUTDOWN_GRACE", float, d.shutdown_grace, minimum=0),
             trace=read("PROXY_TRACE", _flag, False),
             access_log=read("PROXY_ACCESS_LOG", _flag, True),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from proxy import errors
 from proxy.http1 import RequestHead
@@ -83,7 +83,7 @@ class Exchange:
     response_started: bool = False
     close_after: bool = False
     user: bytes = b"-"
-    notes: list[str] = field(default_factory=list)
+    cache: str = "-"  # "hit" when answered from the proxy's cache, "miss" when stored
 
     @property
     def body_unread(self) -> bool:

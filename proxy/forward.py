@@ -9,14 +9,9 @@ from typing import Protocol
 
 from proxy import errors, routing
 from proxy.access import AuthClient, Session
+from proxy.cache import Collector, Entry, ResponseCache, request_key
 from proxy.exchange import Exchange
-from proxy.headers import (
-    Headers,
-    encode_request_head,
-    has,
-    strip_hop_by_hop,
-    strip_identity,
-)
+from proxy.headers import Headers, encode_request_head, request_fields, response_fields
 from proxy.http1 import Framing, RequestHead, ResponseHead
 from proxy.upstream import Pool, Sink, UpstreamConnection, exchange
 
@@ -36,9 +31,12 @@ class Client(Protocol):
 
 
 class Forwarder:
-    def __init__(self, pools: dict[routing.Upstream, Pool], auth: AuthClient) -> None:
+    def __init__(
+        self, pools: dict[routing.Upstream, Pool], auth: AuthClient, cache: ResponseCache
+    ) -> None:
         self._pools = pools
         self._auth = auth
+        self._cache = cache
         self._loop = asyncio.get_running_loop()
 
     async def forward(self, ex: Exchange, client: Client) -> None:
@@ -48,6 +46,10 @@ class Forwarder:
         session = await self._check_access(head, route)
         if session is not None:
             ex.user = session.user
+        key = request_key(head) if route.public and session is None else None
+        if key is not None and (entry := self._cache.lookup(key)) is not None:
+            answer_from_cache(ex, client, route, entry, self._loop.time())
+            return
         target = rewrite_target(head, route, session)
         outbound = upstream_headers(head, client.peer_ip, session, self._loop.time())
         if head.expect_continue and not ex.body.received:
@@ -68,6 +70,9 @@ class Forwarder:
                 chunked=chunked,
                 close=close or not sent_whole,
             )
+            if key is not None and head.method == b"GET" and self._cache.wants(response):
+                sink = Collector(sink, self._cache, key, response)
+                ex.cache = "miss"
             if response.framing is not Framing.NONE:
                 client.relay_from(conn)
             try:
@@ -85,18 +90,23 @@ class Forwarder:
         """
         if route.public and not route.home:
             return None
-        session = await self._auth.session(cookie_header(head.headers))
+        session = await self._auth.session(head.cookie)
         if session is None and not route.public:
             raise errors.Forbidden("Log in first: this page is only for logged-in users.")
         return session
 
 
-def cookie_header(headers: Headers) -> bytes | None:
-    """All Cookie fields as one value (RFC 6265 §5.4 allows a single one; tolerate more)."""
-    values = [value for name, value in headers if name.lower() == b"cookie"]
-    if len(values) <= 1:
-        return values[0] if values else None
-    return b"; ".join(values)
+def answer_from_cache(
+    ex: Exchange, client: Client, route: routing.Route, entry: Entry, now: float
+) -> None:
+    headers = [pair for pair in client_headers(entry.head, route, False) if pair[0] != b"age"]
+    headers.append((b"Age", entry.age(now)))  # RFC 9111 §5.1
+    sink = client.begin_response(ex, 200, headers, chunked=False, close=False)
+    if ex.head is not None and ex.head.method != b"HEAD":
+        sink.body(entry.body)
+    sink.end()
+    sink.flush()
+    ex.cache = "hit"
 
 
 def rewrite_target(head: RequestHead, route: routing.Route, session: Session | None) -> bytes:
@@ -110,17 +120,9 @@ def rewrite_target(head: RequestHead, route: routing.Route, session: Session | N
 def upstream_headers(
     head: RequestHead, peer_ip: bytes, session: Session | None, now: float
 ) -> Headers:
-    """The request headers as the upstream sees them.
-
-    Hop-by-hop fields go first (so `Connection` cannot remove what we add next), then the
-    client's own forwarding and identity claims, which are replaced, never trusted.
-    `Expect` is answered by the proxy itself, so it is not passed on.
-    """
-    headers = [
-        pair
-        for pair in strip_identity(strip_hop_by_hop(head.headers))
-        if pair[0].lower() not in (b"expect", b"host")
-    ]
+    """The request headers as the upstream sees them: the client's own fields that may pass
+    (see `request_fields`), then the proxy's: Host, framing, forwarding and identity."""
+    headers = request_fields(head.headers, head.connection)
     # Exactly one Host; an HTTP/1.0 client may send none (or an empty one), but an HTTP/1.1
     # upstream must get one (RFC 9112 §3.2).
     headers.insert(0, (b"Host", head.host or b"localhost"))
@@ -149,14 +151,15 @@ def response_framing(head: RequestHead, response: ResponseHead) -> tuple[bool, b
 
 
 def client_headers(response: ResponseHead, route: routing.Route, chunked: bool) -> Headers:
-    headers = strip_hop_by_hop(response.headers)
+    headers = response_fields(response.headers, response.connection)
     if chunked:
         headers.append((b"Transfer-Encoding", b"chunked"))
     if not route.public or route.home:
         # What a session shows must not be reused by a cache after logout or for another
-        # user: private to the browser, and revalidated on every use (RFC 9111 §5.2.2).
-        if not has(headers, b"cache-control"):
-            headers.append((b"Cache-Control", b"private, no-cache"))
+        # user: private to the browser, and revalidated on every use (RFC 9111 §5.2.2). The
+        # proxy decides this, whatever the upstream said.
+        headers = [pair for pair in headers if pair[0] != b"cache-control"]
+        headers.append((b"Cache-Control", b"private, no-cache"))
         if route.home:
             headers.append((b"Vary", b"Cookie"))  # a list field: adds to the upstream's
     return headers

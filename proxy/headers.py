@@ -23,71 +23,68 @@ HOP_BY_HOP = frozenset(
 )
 
 # Headers a client could send to impersonate the proxy's own statements; always replaced.
+# `Proxy` is the httpoxy vector.
 IDENTITY_PREFIXES = (b"x-auth-", b"x-forwarded-")
 IDENTITY_NAMES = frozenset({b"forwarded", b"x-real-ip", b"proxy"})
 
 # A `Connection` option may never name these: the proxy sets or relies on them itself.
 _PROTECTED = frozenset({b"host", b"cookie", b"content-length"})
 
-
-def connection_options(headers: Headers) -> frozenset[bytes]:
-    """The lower-cased field names listed in `Connection` headers (RFC 9110 §7.6.1)."""
-    options: set[bytes] = set()
-    for name, value in headers:
-        if name.lower() == b"connection":
-            options.update(t.strip(b" \t").lower() for t in value.split(b",") if t.strip())
-    return frozenset(options)
+# What never goes upstream from a request: the above, plus what the proxy answers or sets
+# itself (`Expect` is answered by the proxy; `Host` is set exactly once).
+_REQUEST_DROP = HOP_BY_HOP | IDENTITY_NAMES | {b"expect", b"host"}
+_REQUEST_DROP_PREFIXES = (b"proxy-", *IDENTITY_PREFIXES)
 
 
-def strip_hop_by_hop(headers: Headers) -> Headers:
-    """Drop hop-by-hop fields (any `Proxy-*` too) and the ones `Connection` lists.
+def connection_options(values: list[bytes]) -> frozenset[bytes]:
+    """The lower-cased field names listed in `Connection` field values (RFC 9110 §7.6.1)."""
+    return frozenset(
+        token for value in values for t in value.split(b",") if (token := t.strip(b" \t").lower())
+    )
 
-    This runs on what the peer sent, before the proxy adds its own fields, so that
-    `Connection: X-Forwarded-For` can never remove the proxy's X-Forwarded-For
-    (Apache CVE-2022-31813).
+
+def request_fields(headers: Headers, connection: frozenset[bytes]) -> Headers:
+    """A request's fields as the upstream may see them, in one pass.
+
+    Field names are lower-case, as the parsers produce them. Dropped: hop-by-hop fields (any
+    `Proxy-*` too) and those `Connection` lists; client claims of identity or forwarding;
+    names with underscores, which CGI-style upstreams read as dashes (`X_Auth_User`; nginx
+    drops them by default). This runs before the proxy adds its own fields, so that
+    `Connection: X-Forwarded-For` can never remove the proxy's X-Forwarded-For (Apache
+    CVE-2022-31813).
     """
-    listed = connection_options(headers) - _PROTECTED
+    listed = connection - _PROTECTED
     return [
         (name, value)
         for name, value in headers
-        if (lname := name.lower()) not in HOP_BY_HOP
-        and lname not in listed
-        and not lname.startswith(b"proxy-")
+        if name not in _REQUEST_DROP
+        and not name.startswith(_REQUEST_DROP_PREFIXES)
+        and b"_" not in name
+        and name not in listed
     ]
 
 
-def strip_identity(headers: Headers) -> Headers:
-    """Drop client-sent identity and forwarding headers (the proxy sets its own).
-
-    Names with underscores go too: CGI-style upstreams read `X_Auth_User` as `X-Auth-User`
-    (nginx drops them by default), and `Proxy` is the httpoxy vector.
-    """
+def response_fields(headers: Headers, connection: frozenset[bytes]) -> Headers:
+    """A response's fields as the client may see them: without hop-by-hop fields."""
+    listed = connection - _PROTECTED
     return [
         (name, value)
         for name, value in headers
-        if not (lname := name.lower()).startswith(IDENTITY_PREFIXES)
-        and lname not in IDENTITY_NAMES
-        and b"_" not in lname
+        if name not in HOP_BY_HOP and not name.startswith(b"proxy-") and name not in listed
     ]
 
 
 def get(headers: Headers, name: bytes) -> bytes | None:
-    """The first value of a field, by lower-case name."""
+    """The first value of a field, by (lower-case) name."""
     for key, value in headers:
-        if key.lower() == name:
+        if key == name:
             return value
     return None
 
 
-def has(headers: Headers, name: bytes) -> bool:
-    return any(key.lower() == name for key, _ in headers)
-
-
 def encode_request_head(method: bytes, target: bytes, headers: Headers) -> bytes:
-    lines = [b"%s %s HTTP/1.1" % (method, target)]
-    lines.extend(b"%s: %s" % pair for pair in headers)
-    lines.append(b"\r\n")
-    return b"\r\n".join(lines)
+    fields = b"".join([b"%s: %s\r\n" % pair for pair in headers])
+    return b"%s %s HTTP/1.1\r\n%s\r\n" % (method, target, fields)
 
 
 _REASONS = {int(s): s.phrase.encode() for s in HTTPStatus}
@@ -95,7 +92,5 @@ _REASONS = {int(s): s.phrase.encode() for s in HTTPStatus}
 
 def encode_response_head(status: int, headers: Headers) -> bytes:
     """A whole response head as one bytes object, so it goes out in one write."""
-    lines = [b"HTTP/1.1 %d %s" % (status, _REASONS.get(status, b""))]
-    lines.extend(b"%s: %s" % pair for pair in headers)
-    lines.append(b"\r\n")
-    return b"\r\n".join(lines)
+    fields = b"".join([b"%s: %s\r\n" % pair for pair in headers])
+    return b"HTTP/1.1 %d %s\r\n%s\r\n" % (status, _REASONS.get(status, b""), fields)

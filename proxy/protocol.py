@@ -36,10 +36,10 @@ class _Timer(enum.Enum):
     BODY = "body"  # a request body is arriving: the longest allowed stall
 
 
-class _Pause(enum.Enum):
-    BODY = "body"  # the request body buffer is full
-    PIPELINE = "pipeline"  # requests are queued behind the one being served
-    STOPPED = "stopped"  # the parser failed or the connection is closing
+# Why reading from the client is paused (plain strings: cheap to hash in the hot path).
+_PAUSE_BODY = "body"  # the request body buffer is full
+_PAUSE_PIPELINE = "pipeline"  # requests are queued behind the one being served
+_PAUSE_STOPPED = "stopped"  # the parser failed or the connection is closing
 
 
 class ClientConnection(asyncio.Protocol):
@@ -59,7 +59,7 @@ class ClientConnection(asyncio.Protocol):
         self._requests = 0
         self._timer: asyncio.TimerHandle | None = None
         self._timer_kind: _Timer | None = None
-        self._paused: set[_Pause] = set()
+        self._paused: set[str] = set()
         self._write_paused = False
         self._relay_source: UpstreamConnection | None = None
         self.closed = False
@@ -131,7 +131,7 @@ class ClientConnection(asyncio.Protocol):
         self._enqueue(ex)
 
     def _on_parse_error(self, error: errors.ProxyError) -> None:
-        self._pause(_Pause.STOPPED)
+        self._pause(_PAUSE_STOPPED)
         receiving, self._receiving = self._receiving, None
         if receiving is not None and receiving.body is not None:
             # The error is in this request's body: its forwarder meets it while reading the
@@ -147,7 +147,7 @@ class ClientConnection(asyncio.Protocol):
         if self._task is None:
             self._task = self._loop.create_task(self._serve())
         else:
-            self._pause(_Pause.PIPELINE)
+            self._pause(_PAUSE_PIPELINE)
 
     # serving -------------------------------------------------------------------------------
 
@@ -156,7 +156,7 @@ class ClientConnection(asyncio.Protocol):
             while self._queue and not self.closed:
                 ex = self._queue.popleft()
                 if not self._queue:
-                    self._resume(_Pause.PIPELINE)
+                    self._resume(_PAUSE_PIPELINE)
                 await self._serve_one(ex)
                 if ex.close_after:
                     self._close()
@@ -240,7 +240,7 @@ class ClientConnection(asyncio.Protocol):
 
     def _close(self) -> None:
         self._cancel_timer()
-        self._pause(_Pause.STOPPED)
+        self._pause(_PAUSE_STOPPED)
         if self.transport is not None:
             self.transport.close()
 
@@ -257,18 +257,18 @@ class ClientConnection(asyncio.Protocol):
         return False
 
     def _pause_body(self) -> None:
-        self._pause(_Pause.BODY)
+        self._pause(_PAUSE_BODY)
 
     def _resume_body(self) -> None:
-        self._resume(_Pause.BODY)
+        self._resume(_PAUSE_BODY)
 
-    def _pause(self, reason: _Pause) -> None:
+    def _pause(self, reason: str) -> None:
         if not self._paused and self.transport is not None and not self.closed:
             self.transport.pause_reading()
         self._paused.add(reason)
         self._update_timer()
 
-    def _resume(self, reason: _Pause) -> None:
+    def _resume(self, reason: str) -> None:
         if reason not in self._paused:
             return
         self._paused.discard(reason)
@@ -278,7 +278,7 @@ class ClientConnection(asyncio.Protocol):
 
     def _update_timer(self) -> None:
         """The one client timer, chosen from the connection's state."""
-        if self.closed or _Pause.STOPPED in self._paused:
+        if self.closed or _PAUSE_STOPPED in self._paused:
             self._cancel_timer()
         elif self._parser.in_head:
             if self._timer_kind is not _Timer.HEAD:  # a deadline, not an inactivity timer

@@ -11,6 +11,7 @@ import time
 from typing import TextIO
 
 from proxy.access import AuthClient
+from proxy.cache import ResponseCache
 from proxy.config import Settings
 from proxy.exchange import Exchange
 from proxy.forward import Forwarder
@@ -43,7 +44,12 @@ class ServerState:
             cache_ttl=settings.auth_cache_ttl,
             cache_size=settings.auth_cache_size,
         )
-        self.forwarder = Forwarder(self.pools, self.auth)
+        self.cache = ResponseCache(
+            max_bytes=settings.cache_bytes,
+            max_entry_bytes=settings.cache_entry_bytes,
+            clock=self.loop.time,
+        )
+        self.forwarder = Forwarder(self.pools, self.auth, self.cache)
         self.connections: set[ClientConnection] = set()
         self.shutting_down = False
         self._ids = itertools.count(1)
@@ -71,7 +77,8 @@ class ServerState:
         ms = (time.perf_counter() - ex.started) * 1000
         self._access_log.write(
             f'{conn.peer_ip.decode()} conn={conn.id} req={ex.number} "{request}" '
-            f"{ex.status} {ex.bytes_sent} {ms:.1f}ms user={ex.user.decode('latin-1')}\n"
+            f"{ex.status} {ex.bytes_sent} {ms:.1f}ms user={ex.user.decode('latin-1')} "
+            f"cache={ex.cache}\n"
         )
 
 

@@ -27,6 +27,8 @@ class Framing(enum.Enum):
 
 @dataclass(slots=True)
 class RequestHead:
+    """A parsed request head; field names are lower-cased (as h11 does)."""
+
     method: bytes
     target: bytes
     version: bytes  # b"1.0" or b"1.1"
@@ -36,6 +38,8 @@ class RequestHead:
     content_length: int | None = None
     expect_continue: bool = False
     host: bytes = b""
+    connection: frozenset[bytes] = frozenset()  # the options `Connection` lists
+    cookie: bytes | None = None  # all Cookie fields as one value
 
     @property
     def path(self) -> bytes:
@@ -49,6 +53,7 @@ class ResponseHead:
     keep_alive: bool
     framing: Framing
     content_length: int | None = None
+    connection: frozenset[bytes] = frozenset()
 
 
 @dataclass(slots=True)

@@ -14,6 +14,7 @@ import enum
 import httptools
 
 from proxy import errors
+from proxy.headers import connection_options
 from proxy.http1.events import END, Body, Framing, Limits, RequestEvent, RequestHead
 
 _HOST_FORBIDDEN = frozenset(b" \t/\\@?#")
@@ -144,7 +145,7 @@ class RequestParser:
             ):
                 self._raise(errors.HeaderFieldsTooLarge("The trailer section is too large."))
             return
-        self._headers.append((name, value))
+        self._headers.append((name.lower(), value))
         self._head_bytes += len(name) + len(value) + 4
         if self._head_bytes > self._limits.max_header_bytes:
             self._raise(errors.HeaderFieldsTooLarge())
@@ -201,15 +202,20 @@ class RequestParser:
         transfer_encoding: bytes | None = None
         content_length: int | None = None
         expect: bytes | None = None
+        connection: list[bytes] = []
+        cookies: list[bytes] = []
         for name, value in self._headers:
-            lname = name.lower()
-            if lname == b"host":
+            if name == b"host":
                 hosts.append(value)
-            elif lname == b"transfer-encoding":
+            elif name == b"cookie":
+                cookies.append(value)
+            elif name == b"connection":
+                connection.append(value)
+            elif name == b"transfer-encoding":
                 transfer_encoding = value if transfer_encoding is None else b"duplicate"
-            elif lname == b"content-length":
+            elif name == b"content-length":
                 content_length = int(value)  # llhttp has checked: digits only, one value
-            elif lname == b"expect":
+            elif name == b"expect":
                 expect = value
 
         # RFC 9112 §3.2: a 1.1 request has exactly one Host; more than one is an error.
@@ -255,6 +261,9 @@ class RequestParser:
             content_length=content_length,
             expect_continue=expect_continue,
             host=host,
+            connection=connection_options(connection) if connection else frozenset(),
+            # RFC 6265 §5.4 allows one Cookie field; tolerate more by joining them.
+            cookie=b"; ".join(cookies) if cookies else None,
         )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import httptools
 
 from proxy import errors
+from proxy.headers import connection_options
 from proxy.http1.events import END, Body, Framing, ResponseEvent, ResponseHead
 
 
@@ -94,7 +95,7 @@ class ResponseParser:
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self._message.in_head:
-            self._message.headers.append((name, value))
+            self._message.headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
         status = self._parser.get_status_code()
@@ -108,12 +109,14 @@ class ResponseParser:
             return
         content_length = None
         framing = Framing.CLOSE
+        connection: list[bytes] = []
         for name, value in self._message.headers:
-            lname = name.lower()
-            if lname == b"content-length":
+            if name == b"connection":
+                connection.append(value)
+            elif name == b"content-length":
                 content_length = int(value)
                 framing = Framing.LENGTH
-            elif lname == b"transfer-encoding":
+            elif name == b"transfer-encoding":
                 if value.strip(b" \t").lower() != b"chunked":
                     self._stop("Unsupported upstream transfer coding.")
                 framing = Framing.CHUNKED
@@ -129,6 +132,7 @@ class ResponseParser:
                 keep_alive=self._parser.should_keep_alive(),
                 framing=framing,
                 content_length=content_length,
+                connection=connection_options(connection) if connection else frozenset(),
             )
         )
         if self._head_request:

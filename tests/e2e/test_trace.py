@@ -20,6 +20,6 @@ def test_trace_shows_heads_and_hides_secrets(tmp_path):
     assert "< HTTP/1.1 303  (keep-alive budget left: 99)" in log
     assert "set-cookie: session=<redacted>; max-age=30" in log.lower()
     assert "> GET /cookie.html HTTP/1.1" in log
-    assert "Cookie: session=<redacted>" in log
+    assert "cookie: session=<redacted>" in log
     assert cookie.split("=", 1)[1] not in log
     assert stack.password not in log

@@ -52,9 +52,9 @@ class AuthService:
     def answer(self, status: int, user: bytes | None = None, left: bytes | None = None, body=b""):
         headers = []
         if user is not None:
-            headers.append((b"X-Auth-User", user))
+            headers.append((b"x-auth-user", user))
         if left is not None:
-            headers.append((b"X-Auth-Seconds-Left", left))
+            headers.append((b"x-auth-seconds-left", left))
         self.answers.append((status, headers, body))
 
     async def _exchange(self, pool, method, head, body=None, *, chunked=False):
@@ -115,7 +115,7 @@ def test_verify_request_sends_only_the_cookie(auth):
     [head] = auth.requests
     [parsed, _] = RequestParser().feed(head)
     assert (parsed.method, parsed.target) == (b"GET", b"/verify")
-    assert parsed.headers == [(b"Host", b"auth"), (b"Cookie", b"session=s; theme=dark")]
+    assert parsed.headers == [(b"host", b"auth"), (b"cookie", b"session=s; theme=dark")]
 
 
 @pytest.mark.parametrize("status", [401, 403])

@@ -155,4 +155,4 @@ def test_exchange_with_failed_body_stays_unread():
 def test_exchange_defaults():
     ex = Exchange(3, None)
     assert (ex.number, ex.status, ex.bytes_sent, ex.user) == (3, 0, 0, b"-")
-    assert not ex.response_started and not ex.close_after and ex.notes == []
+    assert not ex.response_started and not ex.close_after and ex.cache == "-"

@@ -5,15 +5,9 @@ from __future__ import annotations
 import pytest
 
 from proxy.access import Session
-from proxy.forward import (
-    client_headers,
-    cookie_header,
-    response_framing,
-    rewrite_target,
-    upstream_headers,
-)
-from proxy.headers import encode_request_head, get
-from proxy.http1 import Framing, RequestHead, ResponseHead
+from proxy.forward import client_headers, response_framing, rewrite_target, upstream_headers
+from proxy.headers import encode_request_head
+from proxy.http1 import Framing, RequestHead, ResponseHead, ResponseParser
 from proxy.routing import Route, Upstream, route
 from tests.proxy.wire import message, parse
 
@@ -36,8 +30,17 @@ def values(headers, name: bytes) -> list[bytes]:
     return [v for n, v in headers if n.lower() == name]
 
 
-def response(*fields: tuple[bytes, bytes], framing: Framing = Framing.LENGTH) -> ResponseHead:
-    return ResponseHead(200, list(fields), keep_alive=True, framing=framing)
+def response(framing: Framing) -> ResponseHead:
+    return ResponseHead(200, [], keep_alive=True, framing=framing)
+
+
+def upstream_response(*fields: bytes) -> ResponseHead:
+    """An upstream's response head as the ResponseParser gives it (lower-case names)."""
+    parser = ResponseParser()
+    parser.start(b"GET")
+    head = parser.feed(message(b"HTTP/1.1 200 OK", *fields))[0]
+    assert isinstance(head, ResponseHead)
+    return head
 
 
 # --------------------------------------------------------------------------------------------
@@ -190,6 +193,41 @@ def test_upstream_request_head_is_a_valid_request_with_the_same_framing(raw, fra
     assert again.framing is framing and again.keep_alive and not again.expect_continue
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        message(b"GET / HTTP/1.1", b"X-A: 1", b"Host: a"),
+        message(b"GET / HTTP/1.1", b"host: a"),
+        message(b"GET / HTTP/1.0", b"Host: a"),
+        message(b"GET / HTTP/1.0", b"X-A: 1"),
+    ],
+    ids=["host-second", "lower-case-host", "1.0", "1.0-no-host"],
+)
+def test_exactly_one_host_goes_first(raw):
+    out = upstream_headers(head_of(raw), PEER, None, NOW)
+    assert out[0][0] == b"Host" and len(values(out, b"host")) == 1
+
+
+@pytest.mark.parametrize("name", [b"X_Auth_User", b"X_Forwarded_For", b"My_Header"])
+def test_underscored_client_fields_are_dropped(name):
+    out = upstream_headers(request(b"Host: a", name + b": admin"), PEER, None, NOW)
+    assert [n for n, _ in out if b"_" in n] == []
+    assert values(out, b"x-auth-user") == []
+
+
+def test_client_fields_pass_lower_case_and_in_order():
+    head = request(b"Host: a", b"Accept: */*", b"X-Custom: 1", b"Accept-Language: en")
+    out = upstream_headers(head, PEER, None, NOW)
+    assert out[1:4] == [(b"accept", b"*/*"), (b"x-custom", b"1"), (b"accept-language", b"en")]
+
+
+def test_upstream_headers_leaves_the_request_untouched():
+    head = request(b"Host: a", b"Connection: X-A", b"X-A: 1", b"X-Forwarded-For: 1.2.3.4")
+    fields = list(head.headers)
+    upstream_headers(head, PEER, SESSION, NOW)
+    assert head.headers == fields
+
+
 # --------------------------------------------------------------------------------------------
 # rewrite_target
 # --------------------------------------------------------------------------------------------
@@ -249,79 +287,98 @@ HOME = Route(Upstream.CONTENT, public=True, home=True)
 
 
 def test_upstream_hop_by_hop_fields_are_not_relayed():
-    upstream = response(
-        (b"Content-Type", b"text/html"),
-        (b"Connection", b"keep-alive, X-Internal"),
-        (b"Keep-Alive", b"timeout=5"),
-        (b"X-Internal", b"1"),
-        (b"Transfer-Encoding", b"chunked"),
-        (b"Upgrade", b"h2c"),
-        framing=Framing.CHUNKED,
+    upstream = upstream_response(
+        b"Content-Type: text/html",
+        b"Connection: keep-alive, X-Internal",
+        b"Keep-Alive: timeout=5",
+        b"X-Internal: 1",
+        b"Proxy-Authenticate: Basic",
+        b"Proxy-Foo: 1",
+        b"Transfer-Encoding: chunked",
+        b"Upgrade: h2c",
     )
-    assert client_headers(upstream, PUBLIC, chunked=False) == [(b"Content-Type", b"text/html")]
+    assert upstream.framing is Framing.CHUNKED
+    assert client_headers(upstream, PUBLIC, chunked=False) == [(b"content-type", b"text/html")]
+
+
+def test_upstream_connection_cannot_strip_content_length():
+    upstream = upstream_response(b"Connection: Content-Length", b"Content-Length: 1")
+    assert client_headers(upstream, PUBLIC, chunked=False) == [(b"content-length", b"1")]
 
 
 def test_chunked_to_the_client_says_so_once():
-    upstream = response((b"Transfer-Encoding", b"chunked"), framing=Framing.CHUNKED)
+    upstream = upstream_response(b"Transfer-Encoding: chunked")
     assert client_headers(upstream, PUBLIC, chunked=True) == [(b"Transfer-Encoding", b"chunked")]
 
 
 def test_public_file_keeps_upstream_caching():
-    upstream = response((b"Cache-Control", b"public, max-age=60"))
+    upstream = upstream_response(b"Cache-Control: public, max-age=60")
     assert client_headers(upstream, PUBLIC, chunked=False) == [
-        (b"Cache-Control", b"public, max-age=60")
+        (b"cache-control", b"public, max-age=60")
     ]
 
 
 def test_private_page_is_not_cached_by_shared_caches():
-    out = client_headers(response((b"Content-Length", b"1")), PRIVATE, chunked=False)
+    out = client_headers(upstream_response(b"Content-Length: 1"), PRIVATE, chunked=False)
     assert values(out, b"cache-control") == [b"private, no-cache"]
     assert values(out, b"vary") == []
 
 
-def test_upstream_cache_control_is_kept_on_private_pages():
-    out = client_headers(response((b"Cache-Control", b"no-store")), PRIVATE, chunked=False)
-    assert values(out, b"cache-control") == [b"no-store"]
+@pytest.mark.parametrize("where", [PRIVATE, HOME], ids=["private", "home"])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param((b"Cache-Control: no-store",), id="no-store"),
+        pytest.param((b"Cache-Control: public, max-age=60",), id="public"),
+        pytest.param((b"cache-control: max-age=5", b"Cache-Control: public"), id="two-fields"),
+    ],
+)
+def test_upstream_cache_control_is_replaced_on_session_pages(where, fields):
+    # The proxy decides what a session page may be cached as, whatever the upstream said.
+    out = client_headers(upstream_response(b"Content-Length: 0", *fields), where, chunked=False)
+    assert values(out, b"cache-control") == [b"private, no-cache"]
+    assert values(out, b"content-length") == [b"0"]
 
 
 def test_home_varies_by_cookie():
-    out = client_headers(response(), HOME, chunked=False)
+    out = client_headers(upstream_response(), HOME, chunked=False)
     assert values(out, b"cache-control") == [b"private, no-cache"]
     assert values(out, b"vary") == [b"Cookie"]
 
 
 def test_home_adds_cookie_to_the_upstreams_vary():
-    out = client_headers(response((b"Vary", b"Accept-Encoding")), HOME, chunked=False)
+    out = client_headers(upstream_response(b"Vary: Accept-Encoding"), HOME, chunked=False)
     varies = b",".join(values(out, b"vary")).lower()
     assert b"accept-encoding" in varies and b"cookie" in varies
 
 
 def test_client_headers_leaves_the_response_untouched():
-    fields = [(b"Connection", b"close"), (b"X", b"1")]
-    upstream = response(*fields)
+    upstream = upstream_response(b"Connection: close", b"X: 1", b"Cache-Control: no-store")
+    fields = list(upstream.headers)
+    assert fields == [(b"connection", b"close"), (b"x", b"1"), (b"cache-control", b"no-store")]
     client_headers(upstream, HOME, chunked=True)
     assert upstream.headers == fields
 
 
 # --------------------------------------------------------------------------------------------
-# cookie_header
+# Cookies: the parser joins them for the session check; the upstream gets them as sent
 # --------------------------------------------------------------------------------------------
 
 
 def test_no_cookie():
-    assert cookie_header([(b"Host", b"a")]) is None
+    assert request(b"Host: a").cookie is None
 
 
 def test_one_cookie_field():
-    assert cookie_header([(b"Cookie", b"session=s; theme=dark")]) == b"session=s; theme=dark"
+    assert request(b"Host: a", b"Cookie: session=s; theme=dark").cookie == b"session=s; theme=dark"
 
 
 def test_several_cookie_fields_are_joined():
-    headers = [(b"cookie", b"a=1"), (b"Host", b"x"), (b"Cookie", b"session=s")]
-    assert cookie_header(headers) == b"a=1; session=s"
+    head = request(b"cookie: a=1", b"Host: a", b"COOKIE: session=s")
+    assert head.cookie == b"a=1; session=s"
 
 
-def test_cookie_header_from_a_parsed_request():
+def test_several_cookie_fields_are_forwarded_as_sent():
     head = request(b"Host: a", b"Cookie: a=1", b"Cookie: b=2")
-    assert cookie_header(head.headers) == b"a=1; b=2"
-    assert get(head.headers, b"cookie") == b"a=1"
+    assert head.cookie == b"a=1; b=2"
+    assert values(upstream_headers(head, PEER, None, NOW), b"cookie") == [b"a=1", b"b=2"]

@@ -131,6 +131,7 @@ def check_types(events: list) -> None:
             assert isinstance(event.target, bytes) and event.target[:1] in (b"/", b"*")
             assert event.version in (b"1.0", b"1.1")
             assert all(isinstance(n, bytes) and isinstance(v, bytes) for n, v in event.headers)
+            assert all(n == n.lower() for n, _ in event.headers)
             assert isinstance(event.keep_alive, bool)
             assert isinstance(event.framing, Framing) and event.framing is not Framing.CLOSE
             assert event.content_length is None or event.content_length >= 0

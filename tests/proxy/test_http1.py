@@ -35,10 +35,49 @@ def test_simple_get():
         b"/a/b",
         b"1.1",
     )
-    assert head.headers == [(b"Host", b"example.org"), (b"Accept", b"*/*")]
+    assert head.headers == [(b"host", b"example.org"), (b"accept", b"*/*")]
     assert head.host == b"example.org"
     assert head.keep_alive and head.framing is Framing.NONE and head.content_length is None
     assert not head.expect_continue
+
+
+def test_parsers_lower_case_field_names_and_keep_values():
+    [request, _] = parse(
+        message(
+            b"GET / HTTP/1.1",
+            b"HOST: a",
+            b"X-Mixed-Case: Value",
+            b"Connection: Keep-Alive, X-Mixed-Case",
+            b"Cookie: A=1",
+            b"cOOKIE: b=2",
+        )
+    )
+    assert request.headers == [
+        (b"host", b"a"),
+        (b"x-mixed-case", b"Value"),
+        (b"connection", b"Keep-Alive, X-Mixed-Case"),
+        (b"cookie", b"A=1"),
+        (b"cookie", b"b=2"),
+    ]
+    assert request.connection == {b"keep-alive", b"x-mixed-case"}
+    assert request.cookie == b"A=1; b=2"
+    [response, *_] = respond(
+        b"HTTP/1.1 200 OK\r\nContent-TYPE: Text/HTML\r\nConnection: X-Internal, Close\r\n"
+        b"Content-Length: 0\r\n\r\n"
+    )
+    assert response.headers == [
+        (b"content-type", b"Text/HTML"),
+        (b"connection", b"X-Internal, Close"),
+        (b"content-length", b"0"),
+    ]
+    assert response.connection == {b"x-internal", b"close"}
+
+
+def test_no_connection_or_cookie_field():
+    [head, _] = parse(get())
+    assert head.connection == frozenset() and head.cookie is None
+    [response, *_] = respond(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+    assert response.connection == frozenset()
 
 
 def test_content_length_body():
@@ -76,7 +115,7 @@ def test_chunked_variants_accepted(body):
 
 def test_trailer_fields_do_not_join_the_head():
     events = parse(chunked(b"0\r\nX-Trailer: 1\r\n\r\n"))
-    assert events[0].headers == [(b"Host", b"a"), (b"Transfer-Encoding", b"chunked")]
+    assert events[0].headers == [(b"host", b"a"), (b"transfer-encoding", b"chunked")]
 
 
 @pytest.mark.parametrize(
@@ -657,7 +696,7 @@ def test_response_with_content_length():
         3,
         True,
     )
-    assert head.headers == [(b"Content-Length", b"3")]
+    assert head.headers == [(b"content-length", b"3")]
 
 
 def test_response_with_chunked_body():

@@ -5,12 +5,17 @@ from __future__ import annotations
 import pytest
 
 from proxy import errors
-from proxy.headers import encode_response_head, get
+from proxy.headers import encode_response_head
 from proxy.http1 import ExpectationFailed, ResponseParser
 from proxy.pages import error_response, render
 
 KEEP = [(b"Connection", b"keep-alive"), (b"Keep-Alive", b"timeout=5, max=99")]
 CLOSE = [(b"Connection", b"close")]
+
+
+def get(headers, name: bytes) -> bytes | None:
+    """The first value of a field the proxy wrote (in its own spelling), by lower-case name."""
+    return next((value for key, value in headers if key.lower() == name), None)
 
 
 def test_403_page():

@@ -1,0 +1,148 @@
+"""A small shared cache for public responses (RFC 9111), kept in the proxy's memory.
+
+Deliberately narrow: it stores only what is plainly safe to reuse for anyone, and serves only
+requests it can answer without evaluating anything:
+- requests: GET or HEAD on public routes, made without a session, and without conditionals,
+  `Range` or `Authorization` (those go to the upstream, which knows how to answer them);
+- responses: 200 with Content-Length, explicit freshness (`s-maxage` or `max-age` > 0), no
+  `no-store`/`private`/`no-cache`, no `Set-Cookie`, and `Vary` on nothing but
+  Accept-Encoding (whose value is part of the key, RFC 9111 §4.1).
+A stale entry is simply fetched again. Entries are bounded in size and in total bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from proxy.headers import get
+from proxy.http1 import Framing, RequestHead, ResponseHead
+from proxy.upstream import Sink
+
+# Request fields that make a stored response unusable as-is (RFC 9111 §4, §3.5).
+_BYPASS = frozenset(
+    {b"range", b"if-match", b"if-none-match", b"if-modified-since", b"if-unmodified-since",
+     b"if-range", b"authorization"}
+)  # fmt: skip
+
+
+@dataclass(slots=True)
+class Entry:
+    head: ResponseHead
+    body: bytes
+    stored_at: float
+    expires_at: float
+
+    def age(self, now: float) -> bytes:
+        return b"%d" % max(now - self.stored_at, 0)
+
+
+def request_key(head: RequestHead) -> bytes | None:
+    """The cache key of a request, or None if the cache must not answer it."""
+    if head.method not in (b"GET", b"HEAD"):
+        return None
+    accept_encoding = b""
+    for name, value in head.headers:
+        if name in _BYPASS:
+            return None
+        if name == b"accept-encoding":
+            accept_encoding = value
+    return head.target + b"\n" + accept_encoding
+
+
+def freshness(response: ResponseHead) -> float:
+    """Seconds a shared cache may reuse `response`; 0 when it must not store it."""
+    if response.status != 200 or response.framing not in (Framing.LENGTH, Framing.NONE):
+        return 0
+    max_age = shared_max_age = None
+    for name, value in response.headers:
+        if name == b"set-cookie":
+            return 0
+        if name == b"vary" and any(
+            v.strip().lower() != b"accept-encoding" for v in value.split(b",")
+        ):
+            return 0
+        if name == b"cache-control":
+            for directive in value.lower().split(b","):
+                key, _, arg = directive.strip().partition(b"=")
+                if key in (b"no-store", b"private", b"no-cache"):
+                    return 0
+                if key == b"max-age" and arg.isdigit():
+                    max_age = int(arg)
+                elif key == b"s-maxage" and arg.isdigit():
+                    shared_max_age = int(arg)
+    # s-maxage wins over max-age in a shared cache (RFC 9111 §5.2.2.10).
+    lifetime = shared_max_age if shared_max_age is not None else max_age
+    return float(lifetime or 0)
+
+
+class ResponseCache:
+    def __init__(self, *, max_bytes: int, max_entry_bytes: int, clock: Callable[[], float]) -> None:
+        self._max_bytes = max_bytes
+        self._max_entry_bytes = max_entry_bytes
+        self._now = clock
+        self._entries: dict[bytes, Entry] = {}
+        self._bytes = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self._max_bytes > 0
+
+    def lookup(self, key: bytes) -> Entry | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry.expires_at <= self._now():
+            self._drop(key)
+            return None
+        return entry
+
+    def wants(self, response: ResponseHead) -> bool:
+        """Whether a response is worth collecting for `store`."""
+        return (
+            self.enabled
+            and freshness(response) > 0
+            and (response.content_length or 0) <= self._max_entry_bytes
+        )
+
+    def store(self, key: bytes, response: ResponseHead, body: bytes) -> None:
+        lifetime = freshness(response)
+        if lifetime <= 0 or len(body) != (response.content_length or 0):
+            return
+        now = self._now()
+        # RFC 9111 §4.2.3: an Age from upstream caches counts against the lifetime.
+        age = get(response.headers, b"age")
+        if age is not None and age.isdigit():
+            lifetime -= int(age)
+        self._drop(key)
+        while self._entries and self._bytes + len(body) > self._max_bytes:
+            self._drop(next(iter(self._entries)))  # oldest first
+        if len(body) <= self._max_bytes:
+            self._entries[key] = Entry(response, body, now, now + lifetime)
+            self._bytes += len(body)
+
+    def _drop(self, key: bytes) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._bytes -= len(entry.body)
+
+
+class Collector:
+    """Passes a response body on to the client and keeps a copy for the cache."""
+
+    __slots__ = ("_cache", "_key", "_parts", "_response", "_sink")
+
+    def __init__(self, sink: Sink, cache: ResponseCache, key: bytes, response: ResponseHead):
+        self._sink, self._cache, self._key, self._response = sink, cache, key, response
+        self._parts: list[bytes] = []
+
+    def body(self, data: bytes) -> None:
+        self._parts.append(data)
+        self._sink.body(data)
+
+    def end(self) -> None:
+        self._sink.end()
+        self._cache.store(self._key, self._response, b"".join(self._parts))
+
+    def flush(self) -> None:
+        self._sink.flush()

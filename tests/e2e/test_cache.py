@@ -1,0 +1,67 @@
+"""The proxy's shared cache: public responses are reused, nothing behind the login ever is."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from tests.support import RawClient
+
+
+def cache_log(stack, marker: str) -> list[str]:
+    time.sleep(0.2)
+    return re.findall(rf'"GET [^"]*{marker}[^"]*" \d+ .* cache=(\S+)', stack.proxy_log())
+
+
+def test_public_file_is_served_from_the_cache(stack):
+    with RawClient(stack.port) as client:
+        first, body1 = client.request("GET", "/static/style.css?probe-a")
+        second, body2 = client.request("GET", "/static/style.css?probe-a")
+    assert first.status == second.status == 200 and body1 == body2
+    assert second.getheader("Age") is not None
+    assert cache_log(stack, "probe-a") == ["miss", "hit"]
+
+
+def test_conditional_and_range_requests_go_to_the_upstream(stack):
+    with RawClient(stack.port) as client:
+        resp, _ = client.request("GET", "/static/logo.svg?probe-b")
+        etag = resp.getheader("ETag")
+        resp, _ = client.request("GET", "/static/logo.svg?probe-b", {"If-None-Match": etag})
+        assert resp.status == 304
+        resp, body = client.request("GET", "/static/logo.svg?probe-b", {"Range": "bytes=0-9"})
+        assert resp.status == 206 and len(body) == 10
+    assert cache_log(stack, "probe-b") == ["miss", "-", "-"]
+
+
+def test_the_login_page_is_cached_but_never_shown_instead_of_the_secret_page(stack):
+    with RawClient(stack.port) as client:
+        client.request("GET", "/?probe-c")
+        resp, body = client.request("GET", "/?probe-c")
+        assert b'action="/login"' in body
+        cookie = stack.login()
+        resp, body = client.request("GET", "/?probe-c", {"Cookie": cookie})
+        assert b'action="/login"' not in body and b"/images/" in body
+        assert resp.getheader("Cache-Control") == "private, no-cache"
+    assert cache_log(stack, "probe-c") == ["miss", "hit", "-"]
+
+
+def test_protected_responses_are_never_cached(stack):
+    cookie = stack.login()
+    with RawClient(stack.port) as client:
+        for _ in range(2):
+            resp, _ = client.request("GET", "/images/coast.jpg?probe-d", {"Cookie": cookie})
+            assert resp.status == 200
+            assert resp.getheader("Cache-Control") == "private, no-cache"
+            assert resp.getheader("Age") is None
+        resp, _ = client.request("GET", "/images/coast.jpg?probe-d")
+        assert resp.status == 403
+    assert cache_log(stack, "probe-d") == ["-", "-", "-"]
+
+
+def test_head_is_answered_from_a_cached_get(stack):
+    with RawClient(stack.port) as client:
+        _, body = client.request("GET", "/favicon.ico?probe-e")
+        client.send(b"HEAD /favicon.ico?probe-e HTTP/1.1\r\nHost: x\r\n\r\n")
+        resp, empty = client.response("HEAD")
+        assert empty == b"" and resp.getheader("Content-Length") == str(len(body))
+        assert client.request("GET", "/static/style.css")[0].status == 200

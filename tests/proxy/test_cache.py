@@ -1,0 +1,126 @@
+"""The shared cache for public responses: what it stores, for how long, and what it answers."""
+
+from __future__ import annotations
+
+import pytest
+
+from proxy.cache import ResponseCache, freshness, request_key
+from proxy.http1 import RequestParser, ResponseParser
+
+
+def response(*fields: str, body: bytes = b"hello", status: int = 200):
+    raw = f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\n"
+    raw += "".join(f"{f}\r\n" for f in fields) + "\r\n"
+    parser = ResponseParser()
+    parser.start(b"GET")
+    return parser.feed(raw.encode() + body)[0]
+
+
+def request(line: str = "GET /static/a.css HTTP/1.1", *fields: str):
+    raw = f"{line}\r\nHost: x\r\n" + "".join(f"{f}\r\n" for f in fields) + "\r\n"
+    return RequestParser().feed(raw.encode())[0]
+
+
+@pytest.mark.parametrize(
+    "fields,seconds",
+    [
+        (["Cache-Control: public, max-age=10"], 10),
+        (["Cache-Control: max-age=10, s-maxage=3"], 3),
+        (["Cache-Control: s-maxage=3", "Cache-Control: max-age=10"], 3),
+        (["Cache-Control: max-age=10", "Vary: Accept-Encoding"], 10),
+        ([], 0),
+        (["Cache-Control: private, max-age=10"], 0),
+        (["Cache-Control: no-cache"], 0),
+        (["Cache-Control: no-store, max-age=10"], 0),
+        (["Cache-Control: max-age=10", "Set-Cookie: a=1"], 0),
+        (["Cache-Control: max-age=10", "Vary: Cookie"], 0),
+        (["Cache-Control: max-age=10", "Vary: *"], 0),
+    ],
+    ids=[
+        "max-age", "s-maxage-wins", "s-maxage-first", "vary-encoding", "no-freshness",
+        "private", "no-cache", "no-store", "set-cookie", "vary-cookie", "vary-star",
+    ],
+)  # fmt: skip
+def test_freshness(fields, seconds):
+    assert freshness(response(*fields)) == seconds
+
+
+def test_only_200_is_stored():
+    assert freshness(response("Cache-Control: max-age=10", status=404)) == 0
+
+
+@pytest.mark.parametrize(
+    "line,fields,cacheable",
+    [
+        ("GET /a HTTP/1.1", [], True),
+        ("HEAD /a HTTP/1.1", [], True),
+        ("POST /a HTTP/1.1", ["Content-Length: 0"], False),
+        ("GET /a HTTP/1.1", ["Range: bytes=0-1"], False),
+        ("GET /a HTTP/1.1", ['If-None-Match: "x"'], False),
+        ("GET /a HTTP/1.1", ["If-Modified-Since: Sun, 22 Nov 2026 06:00:00 GMT"], False),
+        ("GET /a HTTP/1.1", ["Authorization: Basic eA=="], False),
+    ],
+    ids=["get", "head", "post", "range", "inm", "ims", "authorization"],
+)
+def test_which_requests_the_cache_may_answer(line, fields, cacheable):
+    assert (request_key(request(line, *fields)) is not None) == cacheable
+
+
+def test_key_tells_encodings_apart():
+    plain = request_key(request("GET /a HTTP/1.1"))
+    gzip = request_key(request("GET /a HTTP/1.1", "Accept-Encoding: gzip"))
+    assert plain != gzip
+
+
+class Clock:
+    now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make(max_bytes: int = 1000, entry: int = 100) -> tuple[ResponseCache, Clock]:
+    clock = Clock()
+    return ResponseCache(max_bytes=max_bytes, max_entry_bytes=entry, clock=clock), clock
+
+
+def test_entry_is_served_until_it_goes_stale():
+    cache, clock = make()
+    cache.store(b"k", response("Cache-Control: max-age=10"), b"hello")
+    clock.now += 9.9
+    assert cache.lookup(b"k").body == b"hello"
+    clock.now += 0.2
+    assert cache.lookup(b"k") is None
+
+
+def test_upstream_age_counts_against_the_lifetime():
+    cache, clock = make()
+    cache.store(b"k", response("Cache-Control: max-age=10", "Age: 8"), b"hello")
+    clock.now += 2.1
+    assert cache.lookup(b"k") is None
+
+
+def test_a_short_body_is_not_stored():
+    cache, _ = make()
+    cache.store(b"k", response("Cache-Control: max-age=10"), b"hel")
+    assert cache.lookup(b"k") is None
+
+
+def test_large_responses_are_not_wanted():
+    cache, _ = make(entry=4)
+    assert not cache.wants(response("Cache-Control: max-age=10"))
+    assert make(entry=5)[0].wants(response("Cache-Control: max-age=10"))
+
+
+def test_total_size_is_bounded_oldest_first():
+    cache, _ = make(max_bytes=12)
+    fresh = response("Cache-Control: max-age=10")
+    for key in (b"a", b"b", b"c"):
+        cache.store(key, fresh, b"hello")
+    assert cache.lookup(b"a") is None
+    assert cache.lookup(b"b") is not None and cache.lookup(b"c") is not None
+
+
+def test_zero_bytes_disables_the_cache():
+    cache, _ = make(max_bytes=0)
+    assert not cache.enabled and not cache.wants(response("Cache-Control: max-age=10"))
