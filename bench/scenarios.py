@@ -1,0 +1,516 @@
+"""The six scenarios of issue 4, each measuring our system and its yardstick in the same run.
+
+A scenario returns a plain dict (it goes to JSON as it is): for each side ("ours" and
+"theirs") the wrk figures, the CPU share of every process involved (to see which one
+saturates its core) and, where the issue asks, the RSS of the proxy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http.client
+import os
+import resource
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import hold, wrk
+from bench.processes import (
+    NGINX_STATIC_TEMPLATE,
+    NGINX_TEMPLATE,
+    BenchError,
+    Cores,
+    MemoryWatch,
+    Proc,
+    Services,
+    core_times,
+    cpu_seconds,
+    free_port,
+    rss_mb,
+)
+from proxy.config import Settings as ProxySettings
+
+BIG_FILE = "bench-big.bin"  # generated in the temp copy of the site, never committed
+
+
+@dataclass
+class Context:
+    services: Services
+    cores: Cores
+    site: Path
+    auth: Proc
+    content: Proc
+    cookie: str
+    duration: int
+    warmup: int
+    connections: int
+    big_connections: int
+    hold_count: int
+    hold_load_connections: int
+    nofile: int
+    stack: contextlib.ExitStack
+    static: Proc | None = None  # scenario 4's upstream, started when first needed
+    proxy_env: Mapping[str, str] = field(default_factory=dict)  # --proxy-env, ours only
+    nginx_cache: bool = False  # --nginx-cache: proxy_cache on nginx's public locations
+
+    @property
+    def proxy_defaults(self) -> ProxySettings:
+        return ProxySettings.from_env({**os.environ, **self.proxy_env})
+
+    def static_upstream(self) -> Proc:
+        if self.static is None:
+            port = free_port()
+            values = {
+                "listen_port": port,
+                "root": self.site,
+                "nofile": self.nofile,
+                "worker_connections": _worker_connections(self.nofile),
+            }
+            self.static = self.stack.enter_context(
+                stopping(self.services.nginx("nginx-static", NGINX_STATIC_TEMPLATE, values, port))
+            )
+        return self.static
+
+
+@dataclass
+class Pair:
+    ours: Proc
+    nginx: Proc
+    nginx_main_port: int
+    nginx_overhead_port: int
+
+
+@contextlib.contextmanager
+def stopping(proc: Proc) -> Iterator[Proc]:
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def _worker_connections(nofile: int) -> int:
+    return max(1024, min(nofile - 100, 32768))
+
+
+def _nginx_time(seconds: float) -> str:
+    return f"{round(seconds * 1000)}ms"
+
+
+@contextlib.contextmanager
+def proxies(
+    ctx: Context,
+    name: str,
+    *,
+    content_port: int | None = None,
+    keepalive_timeout: float | None = None,
+) -> Iterator[Pair]:
+    """A fresh instance of our proxy and of nginx, with the same client keep-alive rules."""
+    defaults = ctx.proxy_defaults
+    idle = keepalive_timeout if keepalive_timeout is not None else defaults.keepalive_timeout
+    extra = {**ctx.proxy_env}
+    if keepalive_timeout is not None:
+        extra["KEEPALIVE_TIMEOUT"] = str(keepalive_timeout)
+    static_port = ctx.static.port if ctx.static is not None and ctx.static.port else free_port()
+    main_port, overhead_port = free_port(), free_port()
+    values = {
+        "listen_port": main_port,
+        "overhead_port": overhead_port,
+        "auth_port": ctx.services.auth_port,
+        "content_port": ctx.content.port,
+        "static_port": static_port,
+        "keepalive_timeout": _nginx_time(idle),
+        "keepalive_requests": defaults.keepalive_max,
+        "nofile": ctx.nofile,
+        "worker_connections": _worker_connections(ctx.nofile),
+        "public_cache": "proxy_cache public;" if ctx.nginx_cache else "",
+    }
+    with contextlib.ExitStack() as stack:
+        ours = stack.enter_context(
+            stopping(
+                ctx.services.proxy(
+                    f"proxy-{name}", free_port(), content_port or _port(ctx.content), extra
+                )
+            )
+        )
+        nginx = stack.enter_context(
+            stopping(ctx.services.nginx(f"nginx-{name}", NGINX_TEMPLATE, values, main_port))
+        )
+        yield Pair(ours, nginx, main_port, overhead_port)
+
+
+def _port(proc: Proc) -> int:
+    assert proc.port is not None
+    return proc.port
+
+
+def url(port: int, path: str) -> str:
+    return f"http://127.0.0.1:{port}{path}"
+
+
+# --- measuring one side ------------------------------------------------------------------
+
+
+def precheck(target: str, cookie: str | None, size: int) -> str:
+    """One request before the load: it must be a 200 with exactly the file's bytes."""
+    rest = target.removeprefix("http://")
+    hostport, _, path = rest.partition("/")
+    host, _, port = hostport.partition(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        conn.request("GET", "/" + path, headers={"Cookie": cookie} if cookie else {})
+        resp = conn.getresponse()
+        body = resp.read()
+    except (OSError, http.client.HTTPException) as exc:
+        raise BenchError(f"GET {target}: {exc}") from None
+    finally:
+        conn.close()
+    if resp.status != 200 or len(body) != size:
+        raise BenchError(
+            f"GET {target}: expected 200 with {size} bytes, got {resp.status} "
+            f"with {len(body)} bytes: {body[:200]!r}"
+        )
+    return f"{resp.status}, {len(body)} bytes"
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def load(
+    ctx: Context,
+    target: str,
+    *,
+    connections: int,
+    cookie: str | None,
+    cpu_of: Mapping[str, Proc],
+    memory: MemoryWatch | None = None,
+    warmup: bool = True,
+) -> dict[str, object]:
+    """Warm up, then one measured wrk run; CPU % per process over the measured run.
+
+    `memory`, if given, was started by the caller (before anything it should count) and is
+    stopped here, after the run.
+    """
+    if warmup and ctx.warmup > 0:
+        wrk.run(
+            target, seconds=ctx.warmup, connections=connections, cpu=ctx.cores.load, cookie=cookie
+        )
+    before = {name: cpu_seconds(proc.pids()) for name, proc in cpu_of.items()}
+    wrk_before = _children_cpu()
+    cores = {"load": ctx.cores.load, "sut": ctx.cores.sut}
+    cores_before = {role: core_times(cpu) for role, cpu in cores.items() if cpu is not None}
+    started = time.monotonic()
+    result = wrk.run(
+        target, seconds=ctx.duration, connections=connections, cpu=ctx.cores.load, cookie=cookie
+    )
+    elapsed = time.monotonic() - started
+    cpu = {
+        name: round(100 * (cpu_seconds(proc.pids()) - before[name]) / elapsed)
+        for name, proc in cpu_of.items()
+    }
+    cpu["wrk"] = round(100 * (_children_cpu() - wrk_before) / elapsed)
+    # How each pinned core spent the run: the systems' core near 100% busy means they were
+    # the limit. "foreign" is busy time not used by the bench's own processes, plus time
+    # stolen by the hypervisor: other load on the machine, which skews the figures.
+    core_busy: dict[str, dict[str, int]] = {}
+    foreign: dict[str, int] = {}
+    ours_on = {
+        "sut": sum(share for name, share in cpu.items() if name != "wrk"),
+        "load": cpu["wrk"],
+    }
+    for role, cpu_id in cores.items():
+        if cpu_id is None:
+            continue
+        now, then = core_times(cpu_id), cores_before[role]
+        span = max(now["total"] - then["total"], 1)
+        share = {key: round(100 * (now[key] - then[key]) / span) for key in now if key != "total"}
+        core_busy[f"core{cpu_id}_{role}"] = share
+        # A process's own CPU time includes the interrupt work done on its behalf.
+        busy = share["processes"] + share["interrupts"]
+        foreign[f"core{cpu_id}"] = max(busy - ours_on[role], 0) + share["steal"]
+    side: dict[str, object] = {
+        "url": target,
+        "connections": connections,
+        "wrk": result.as_dict(),
+        "rps": round(result.rps, 1),
+        "mb_s": round(result.mb_s, 1),
+        "p50_ms": round(result.p50_ms, 2),
+        "p99_ms": round(result.p99_ms, 2),
+        "errors": result.error_count,
+        "cpu_percent": cpu,
+        # CPU time per request is less sensitive than req/s to other load on the machine.
+        "cpu_us_per_request": {
+            name: round(share * 10_000 / result.rps) if result.rps else None
+            for name, share in cpu.items()
+        },
+        "core_busy_percent": core_busy,
+        "foreign_cpu_percent": foreign,
+    }
+    if memory is not None:
+        side["memory"] = memory.stop()
+    return side
+
+
+def scenario(
+    number: int,
+    title: str,
+    unit: str,
+    ours: dict[str, object],
+    theirs: dict[str, object],
+    *,
+    short: str,
+    theirs_label: str = "nginx",
+    target: float | None = None,
+    notes: list[str] | None = None,
+) -> dict[str, object]:
+    key = "mb_s" if unit == "MB/s" else "rps"
+    ours_value, theirs_value = float(ours[key]), float(theirs[key])  # type: ignore[arg-type]
+    ours.update(label="gatehouse", value=ours_value)
+    theirs.update(label=theirs_label, value=theirs_value)
+    errors = int(ours["errors"]) + int(theirs["errors"])  # type: ignore[call-overload]
+    return {
+        "id": number,
+        "title": title,
+        "short": short,
+        "unit": unit,
+        "ours": ours,
+        "theirs": theirs,
+        "ratio": round(ours_value / theirs_value, 3) if theirs_value else None,
+        "target_ratio": target,
+        "errors": errors,
+        "notes": notes or [],
+    }
+
+
+def _backends(ctx: Context) -> dict[str, Proc]:
+    return {"auth": ctx.auth, "content": ctx.content}
+
+
+def _size(ctx: Context, relative: str) -> int:
+    return (ctx.site / relative).stat().st_size
+
+
+# --- the scenarios -----------------------------------------------------------------------
+
+
+def public_page(ctx: Context) -> dict[str, object]:
+    size = _size(ctx, "index.html")
+    with proxies(ctx, "s1") as pair:
+        sides = []
+        for name, proc, port in (
+            ("proxy", pair.ours, _port(pair.ours)),
+            ("nginx", pair.nginx, pair.nginx_main_port),
+        ):
+            target = url(port, "/")
+            checked = precheck(target, None, size)
+            side = load(
+                ctx,
+                target,
+                connections=ctx.connections,
+                cookie=None,
+                cpu_of={name: proc, **_backends(ctx)},
+            )
+            side["precheck"] = checked
+            sides.append(side)
+    return scenario(1, "public login page /", "req/s", *sides, short="public page", target=1.0)
+
+
+def protected_image(ctx: Context) -> dict[str, object]:
+    path = "/images/coast.jpg"
+    size = _size(ctx, path.lstrip("/"))
+    with proxies(ctx, "s2") as pair:
+        sides = []
+        for name, proc, port in (
+            ("proxy", pair.ours, _port(pair.ours)),
+            ("nginx", pair.nginx, pair.nginx_main_port),
+        ):
+            target = url(port, path)
+            checked = precheck(target, ctx.cookie, size)
+            side = load(
+                ctx,
+                target,
+                connections=ctx.connections,
+                cookie=ctx.cookie,
+                cpu_of={name: proc, **_backends(ctx)},
+            )
+            side["precheck"] = checked
+            sides.append(side)
+    return scenario(
+        2,
+        f"protected image {path} ({size // 1024} KB)",
+        "req/s",
+        *sides,
+        short="protected image",
+        target=1.5,
+    )
+
+
+def big_file(ctx: Context) -> dict[str, object]:
+    path = "/" + BIG_FILE
+    size = _size(ctx, BIG_FILE)
+    with proxies(ctx, "s3") as pair:
+        sides = []
+        for name, proc, port in (
+            ("proxy", pair.ours, _port(pair.ours)),
+            ("nginx", pair.nginx, pair.nginx_main_port),
+        ):
+            target = url(port, path)
+            memory = MemoryWatch(proc.pids())
+            memory.start()  # before the first big transfer (the precheck), on a fresh process
+            checked = precheck(target, ctx.cookie, size)
+            side = load(
+                ctx,
+                target,
+                connections=ctx.big_connections,
+                cookie=ctx.cookie,
+                cpu_of={name: proc, **_backends(ctx)},
+                memory=memory,
+            )
+            side["precheck"] = checked
+            sides.append(side)
+    growth = sides[0]["memory"]["rss_growth_mb"]  # type: ignore[index]
+    notes = [f"proxy RSS growth {growth} MB (target < 32 MB)"]
+    if growth >= 32:
+        notes.append("RSS growth target missed")
+    return scenario(
+        3,
+        f"{size / 1e6:.0f} MB file, valid session",
+        "MB/s",
+        *sides,
+        short=f"{size / 1e6:.0f} MB file (MB/s)",
+        target=0.9,
+        notes=notes,
+    )
+
+
+def proxy_overhead(ctx: Context) -> dict[str, object]:
+    path = "/static/logo.svg"
+    size = _size(ctx, path.lstrip("/"))
+    static = ctx.static_upstream()
+    with proxies(ctx, "s4", content_port=_port(static)) as pair:
+        sides = []
+        for name, proc, port in (
+            ("proxy", pair.ours, _port(pair.ours)),
+            ("nginx", pair.nginx, pair.nginx_overhead_port),
+        ):
+            target = url(port, path)
+            checked = precheck(target, None, size)
+            side = load(
+                ctx,
+                target,
+                connections=ctx.connections,
+                cookie=None,
+                cpu_of={name: proc, "static-nginx": static},
+            )
+            side["precheck"] = checked
+            sides.append(side)
+    return scenario(
+        4,
+        f"proxy alone: static nginx upstream, {path}",
+        "req/s",
+        *sides,
+        short="proxy alone",
+        target=0.5,
+    )
+
+
+def held_connections(ctx: Context) -> dict[str, object]:
+    """Hold N keep-alive connections, load 1,000 more with wrk, then recheck all N."""
+    path = "/"
+    size = _size(ctx, "index.html")
+    # Idle held connections must outlive warm-up + run: both proxies get the same timeout.
+    idle = float(ctx.warmup + ctx.duration + 60)
+    notes = [f"both proxies with a {idle:.0f} s keep-alive idle timeout, so held ones stay"]
+    with proxies(ctx, "s5", keepalive_timeout=idle) as pair:
+        sides = []
+        for name, proc, port in (
+            ("proxy", pair.ours, _port(pair.ours)),
+            ("nginx", pair.nginx, pair.nginx_main_port),
+        ):
+            target = url(port, path)
+            checked = precheck(target, None, size)
+            memory = MemoryWatch(proc.pids())
+            memory.start()
+            held_rss: list[float] = []
+
+            def during(
+                target: str = target,
+                name: str = name,
+                proc: Proc = proc,
+                memory: MemoryWatch = memory,
+            ) -> dict[str, object]:
+                return load(
+                    ctx,
+                    target,
+                    connections=ctx.hold_load_connections,
+                    cookie=None,
+                    cpu_of={name: proc, **_backends(ctx)},
+                    memory=memory,
+                )
+
+            def after_open(proc: Proc = proc, held_rss: list[float] = held_rss) -> None:
+                held_rss.append(round(rss_mb(proc.pids()), 1))
+
+            report, side = asyncio.run(
+                hold.hold_while(port, ctx.hold_count, path, during, after_open=after_open)
+            )
+            side["precheck"] = checked
+            side["hold"] = {**report.as_dict(), "rss_while_held_mb": held_rss[0]}
+            side["errors"] = int(side["errors"]) + report.error_count  # type: ignore[call-overload]
+            sides.append(side)
+    for side, label in zip(sides, ("gatehouse", "nginx"), strict=True):
+        held = side["hold"]  # type: ignore[index]
+        notes.append(
+            f"{label}: {held['opened']}/{held['target']} opened in {held['open_seconds']} s, "
+            f"{held['still_answering']} still answering after the load, "
+            f"{held['error_count']} errors"
+        )
+    ours_mem = sides[0]["memory"]  # type: ignore[index]
+    notes.append(
+        f"proxy RSS with {ctx.hold_count} held: {sides[0]['hold']['rss_while_held_mb']} MB, "  # type: ignore[index]
+        f"peak under load {ours_mem['rss_peak_mb']} MB (target < 300 MB)"
+    )
+    return scenario(
+        5,
+        f"{ctx.hold_count} held + wrk -c {ctx.hold_load_connections} on /",
+        "req/s",
+        *sides,
+        short=f"{ctx.hold_count} held + {ctx.hold_load_connections} loaded",
+        notes=notes,
+    )
+
+
+def content_direct(ctx: Context) -> dict[str, object]:
+    path = "/index.html"
+    size = _size(ctx, path.lstrip("/"))
+    with stopping(ctx.services.staticfiles(ctx.site, free_port())) as baseline:
+        sides = []
+        for name, proc in (("content", ctx.content), ("staticfiles", baseline)):
+            target = url(_port(proc), path)
+            checked = precheck(target, None, size)
+            side = load(ctx, target, connections=ctx.connections, cookie=None, cpu_of={name: proc})
+            side["precheck"] = checked
+            sides.append(side)
+    return scenario(
+        6,
+        f"content service alone, {path}",
+        "req/s",
+        *sides,
+        short="content service alone",
+        theirs_label="StaticFiles",
+        target=5.0,
+    )
+
+
+SCENARIOS: dict[int, Callable[[Context], dict[str, object]]] = {
+    1: public_page,
+    2: protected_image,
+    3: big_file,
+    4: proxy_overhead,
+    5: held_connections,
+    6: content_direct,
+}
