@@ -910,3 +910,44 @@ def test_not_started_after_start_on_a_reused_connection():
     parser.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx")
     parser.start(b"GET")
     assert not parser.started
+
+
+# A Content-Length body is counted by the parser itself once llhttp has seen the head.
+
+
+def test_length_body_over_many_reads_is_passed_through_as_is():
+    parser = ResponseParser()
+    parser.start(b"GET")
+    events = parser.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nab")
+    pieces = [b"cde", b"fgh", b"ij"]
+    for piece in pieces:
+        more = parser.feed(piece)
+        assert more[0].data is piece  # the very bytes object: no copy
+        events += more
+    assert kinds(events) == ["head", "body", "body", "body", "body", "end"]
+    assert b"".join(e.data for e in events[1:-1]) == b"abcdefghij"
+
+
+def test_bytes_beyond_the_length_are_an_error():
+    parser = ResponseParser()
+    parser.start(b"GET")
+    parser.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab")
+    assert kinds(parser.feed(b"cdEXTRA")) == ["body", "end", 502]
+
+
+def test_next_response_after_a_passed_through_body():
+    parser = ResponseParser()
+    parser.start(b"GET")
+    parser.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab")
+    parser.feed(b"cd")
+    parser.start(b"GET")
+    events = parser.feed(b"HTTP/1.1 204 No Content\r\n\r\n")
+    assert kinds(events) == ["head", "end"] and events[0].status == 204
+
+
+def test_short_passed_through_body_then_eof_is_an_error():
+    parser = ResponseParser()
+    parser.start(b"GET")
+    parser.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nab")
+    parser.feed(b"cd")
+    assert kinds(parser.feed_eof()) == [502]
