@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 # Debian packages the tests and the benchmark drive; installed only when missing.
 TEST_PACKAGES := docker-compose curl chromium fonts-liberation nginx wrk util-linux
 
-.PHONY: run test lint format scenarios compose-config bench bench-smoke clean adduser system-deps
+.PHONY: run test lint format scenarios compose-config bench clean adduser system-deps
 
 run: $(STAMP)
 	$(PY) run.py
@@ -40,10 +40,16 @@ adduser: $(STAMP)
 	@test -n "$(USERID)" || { echo "usage: make adduser USERID=name" >&2; exit 2; }
 	$(PY) -m auth_service adduser "$(USERID)"
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt bench/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check \
+	  -r requirements-dev.txt -r bench/requirements.txt
 	touch $(STAMP)
+
+# Gatehouse against nginx in one run (issue 4); e.g. BENCH_ARGS="--duration 5 --scenarios 1,2".
+# Writes bench/results/latest.json and latest.png.
+bench: $(STAMP) system-deps
+	$(PY) -m bench.run $(BENCH_ARGS)
 
 system-deps:
 	@missing=""; for pkg in $(TEST_PACKAGES); do \
