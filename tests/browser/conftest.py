@@ -35,10 +35,10 @@ SCREENSHOTS = REPO / "artifacts" / "screenshots"
 DOCS_SCREENSHOT = REPO / "docs" / "story.png"
 UPDATE_DOCS = os.environ.get("UPDATE_DOCS_SCREENSHOT") == "1"
 
-# 127.0.0.1 conn=3 req=2 "GET /images/coast.jpg" 200 12345 1.2ms user=alice
+# 127.0.0.1 conn=3 req=2 "GET /images/coast.jpg" 200 12345 1.2ms user=alice cache=-
 ACCESS_LINE = re.compile(
     r'^\S+ conn=(?P<conn>\d+) req=(?P<req>\d+) "(?P<method>\S+) (?P<target>\S+)" '
-    r"(?P<status>\d{3}) (?P<size>\d+) \S+ user=(?P<user>\S+)$"
+    r"(?P<status>\d{3}) (?P<size>\d+) \S+ user=(?P<user>\S+) cache=(?P<cache>\S+)$"
 )
 
 
