@@ -1,5 +1,6 @@
 """The forwarding pipeline, one linear function in the manner of Go's ReverseProxy.ServeHTTP:
-route, check access, rewrite, build upstream headers, send upstream, relay head, stream body.
+route, check access, answer from the cache if it can, rewrite, build upstream headers, send
+upstream, relay head, stream body (keeping a copy for the cache when the response may be).
 """
 
 from __future__ import annotations

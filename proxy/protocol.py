@@ -50,7 +50,6 @@ class ClientConnection(asyncio.Protocol):
         self.id = 0
         self.transport: asyncio.Transport | None = None
         self.peer_ip = b"-"
-        self._peer = "-"
         self._parser = RequestParser(self._settings.limits)
         self.keepalive = KeepAlive(self._settings.keepalive_timeout, self._settings.keepalive_max)
         self._queue: collections.deque[Exchange] = collections.deque()
@@ -72,7 +71,6 @@ class ClientConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if peer:
             self.peer_ip = peer[0].encode()
-            self._peer = f"{peer[0]}:{peer[1]}"
         if not self._server.admit(self):
             # Over the connection limit: refuse in HTTP rather than accept without bound.
             error = errors.ServiceUnavailable()
@@ -249,12 +247,10 @@ class ClientConnection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
-    def close_if_idle(self) -> bool:
-        """For shutdown: close now unless a request is being served."""
+    def close_if_idle(self) -> None:
+        """For shutdown: close now unless a request is being served or arriving."""
         if self._task is None and not self._parser.in_head and not self._parser.in_body:
             self._close()
-            return True
-        return False
 
     def _pause_body(self) -> None:
         self._pause(_PAUSE_BODY)

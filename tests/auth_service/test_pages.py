@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from auth_service import pages
+from tests.support import REPO
 
 SHELL = [
     '<link rel="stylesheet" href="/static/style.css">',
@@ -52,3 +53,9 @@ def test_login_page_form_and_error_escaping():
 def test_no_unfilled_placeholders():
     for page in (pages.login_page("x"), pages.cookie_page("a", 1), pages.forbidden_page()):
         assert not re.search(r"\$\w", page)
+
+
+def test_login_page_is_the_content_services_login_page():
+    """The two copies must not drift apart: a failed login looks like the page it came from."""
+    shipped = (REPO / "content_service" / "site" / "index.html").read_text()
+    assert pages.login_page() == shipped
