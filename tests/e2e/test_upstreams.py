@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 
 import pytest
@@ -156,3 +157,29 @@ def test_auth_service_down_is_502_for_protected_pages(tmp_path):
             assert resp.status == 502
             resp, _ = client.request("GET", "/static/style.css")
             assert resp.status == 200
+
+
+def test_upstream_that_never_accepts_is_504(tmp_path):
+    # A listener that never accepts, its backlog already full: further SYNs are dropped, so
+    # connecting hangs, which is what an unresponsive host looks like.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+        fillers.append(filler)
+    env = {"UPSTREAM_CONNECT_TIMEOUT": "0.5"}
+    try:
+        with running_stack(tmp_path, content_port=port, proxy_env=env) as stack:
+            with RawClient(stack.port) as client:
+                started = time.monotonic()
+                resp, body = client.request("GET", "/static/style.css")
+                assert resp.status == 504 and b"in time" in body
+                assert time.monotonic() - started < 3
+    finally:
+        for sock in [*fillers, listener]:
+            sock.close()
