@@ -297,25 +297,47 @@ def _size(ctx: Context, relative: str) -> int:
 # --- the scenarios -----------------------------------------------------------------------
 
 
+def both_sides(
+    ctx: Context,
+    pair: Pair,
+    path: str,
+    size: int,
+    *,
+    cookie: str | None,
+    backends: Mapping[str, Proc],
+    nginx_port: int | None = None,
+    connections: int | None = None,
+    watch_memory: bool = False,
+) -> list[dict[str, object]]:
+    """The same measured load on our proxy, then on nginx, each checked first."""
+    sides = []
+    for name, proc, port in (
+        ("proxy", pair.ours, _port(pair.ours)),
+        ("nginx", pair.nginx, nginx_port or pair.nginx_main_port),
+    ):
+        target = url(port, path)
+        memory = None
+        if watch_memory:
+            memory = MemoryWatch(proc.pids())
+            memory.start()  # before the first big transfer (the precheck), on a fresh process
+        checked = precheck(target, cookie, size)
+        side = load(
+            ctx,
+            target,
+            connections=connections or ctx.connections,
+            cookie=cookie,
+            cpu_of={name: proc, **backends},
+            memory=memory,
+        )
+        side["precheck"] = checked
+        sides.append(side)
+    return sides
+
+
 def public_page(ctx: Context) -> dict[str, object]:
     size = _size(ctx, "index.html")
     with proxies(ctx, "s1") as pair:
-        sides = []
-        for name, proc, port in (
-            ("proxy", pair.ours, _port(pair.ours)),
-            ("nginx", pair.nginx, pair.nginx_main_port),
-        ):
-            target = url(port, "/")
-            checked = precheck(target, None, size)
-            side = load(
-                ctx,
-                target,
-                connections=ctx.connections,
-                cookie=None,
-                cpu_of={name: proc, **_backends(ctx)},
-            )
-            side["precheck"] = checked
-            sides.append(side)
+        sides = both_sides(ctx, pair, "/", size, cookie=None, backends=_backends(ctx))
     return scenario(1, "public login page /", "req/s", *sides, short="public page", target=1.0)
 
 
@@ -323,22 +345,7 @@ def protected_image(ctx: Context) -> dict[str, object]:
     path = "/images/coast.jpg"
     size = _size(ctx, path.lstrip("/"))
     with proxies(ctx, "s2") as pair:
-        sides = []
-        for name, proc, port in (
-            ("proxy", pair.ours, _port(pair.ours)),
-            ("nginx", pair.nginx, pair.nginx_main_port),
-        ):
-            target = url(port, path)
-            checked = precheck(target, ctx.cookie, size)
-            side = load(
-                ctx,
-                target,
-                connections=ctx.connections,
-                cookie=ctx.cookie,
-                cpu_of={name: proc, **_backends(ctx)},
-            )
-            side["precheck"] = checked
-            sides.append(side)
+        sides = both_sides(ctx, pair, path, size, cookie=ctx.cookie, backends=_backends(ctx))
     return scenario(
         2,
         f"protected image {path} ({size // 1024} KB)",
@@ -353,25 +360,16 @@ def big_file(ctx: Context) -> dict[str, object]:
     path = "/" + BIG_FILE
     size = _size(ctx, BIG_FILE)
     with proxies(ctx, "s3") as pair:
-        sides = []
-        for name, proc, port in (
-            ("proxy", pair.ours, _port(pair.ours)),
-            ("nginx", pair.nginx, pair.nginx_main_port),
-        ):
-            target = url(port, path)
-            memory = MemoryWatch(proc.pids())
-            memory.start()  # before the first big transfer (the precheck), on a fresh process
-            checked = precheck(target, ctx.cookie, size)
-            side = load(
-                ctx,
-                target,
-                connections=ctx.big_connections,
-                cookie=ctx.cookie,
-                cpu_of={name: proc, **_backends(ctx)},
-                memory=memory,
-            )
-            side["precheck"] = checked
-            sides.append(side)
+        sides = both_sides(
+            ctx,
+            pair,
+            path,
+            size,
+            cookie=ctx.cookie,
+            backends=_backends(ctx),
+            connections=ctx.big_connections,
+            watch_memory=True,
+        )
     growth = sides[0]["memory"]["rss_growth_mb"]  # type: ignore[index]
     notes = [f"proxy RSS growth {growth} MB (target < 32 MB)"]
     if growth >= 32:
@@ -392,22 +390,15 @@ def proxy_overhead(ctx: Context) -> dict[str, object]:
     size = _size(ctx, path.lstrip("/"))
     static = ctx.static_upstream()
     with proxies(ctx, "s4", content_port=_port(static)) as pair:
-        sides = []
-        for name, proc, port in (
-            ("proxy", pair.ours, _port(pair.ours)),
-            ("nginx", pair.nginx, pair.nginx_overhead_port),
-        ):
-            target = url(port, path)
-            checked = precheck(target, None, size)
-            side = load(
-                ctx,
-                target,
-                connections=ctx.connections,
-                cookie=None,
-                cpu_of={name: proc, "static-nginx": static},
-            )
-            side["precheck"] = checked
-            sides.append(side)
+        sides = both_sides(
+            ctx,
+            pair,
+            path,
+            size,
+            cookie=None,
+            backends={"static-nginx": static},
+            nginx_port=pair.nginx_overhead_port,
+        )
     return scenario(
         4,
         f"proxy alone: static nginx upstream, {path}",
