@@ -88,8 +88,4 @@ class Exchange:
     @property
     def body_unread(self) -> bool:
         """Part of the request body is still in flight: the connection cannot be reused."""
-        return self.body is not None and not self.finished_body
-
-    @property
-    def finished_body(self) -> bool:
-        return self.body is None or self.body.complete
+        return self.body is not None and not self.body.complete
