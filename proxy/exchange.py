@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from proxy import errors
 from proxy.http1 import RequestHead
 
-# Request bodies are buffered at most this much before the client is paused.
-BODY_HIGH_WATER = 256 * 1024
-BODY_LOW_WATER = 64 * 1024
+# Request bodies are buffered at most about this much per connection before reading from
+# the client pauses (nginx's client_body_buffer_size is 8-16 KiB; uploads here are small).
+BODY_HIGH_WATER = 64 * 1024
+BODY_LOW_WATER = 16 * 1024
 
 
 class RequestBody:
