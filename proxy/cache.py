@@ -73,7 +73,11 @@ def freshness(response: ResponseHead) -> float:
                     shared_max_age = int(arg)
     # s-maxage wins over max-age in a shared cache (RFC 9111 §5.2.2.10).
     lifetime = shared_max_age if shared_max_age is not None else max_age
-    return float(lifetime or 0)
+    if not lifetime:
+        return 0
+    # RFC 9111 §4.2.3: an Age from caches upstream counts against the lifetime.
+    age = get(response.headers, b"age")
+    return float(max(lifetime - (int(age) if age is not None and age.isdigit() else 0), 0))
 
 
 class ResponseCache:
@@ -97,23 +101,16 @@ class ResponseCache:
             return None
         return entry
 
-    def wants(self, response: ResponseHead) -> bool:
-        """Whether a response is worth collecting for `store`."""
-        return (
-            self.enabled
-            and freshness(response) > 0
-            and (response.content_length or 0) <= self._max_entry_bytes
-        )
+    def wants(self, response: ResponseHead) -> float:
+        """How long a response may be kept, if it is worth collecting for `store` (else 0)."""
+        if not self.enabled or (response.content_length or 0) > self._max_entry_bytes:
+            return 0
+        return freshness(response)
 
-    def store(self, key: bytes, response: ResponseHead, body: bytes) -> None:
-        lifetime = freshness(response)
+    def store(self, key: bytes, response: ResponseHead, body: bytes, lifetime: float) -> None:
         if lifetime <= 0 or len(body) != (response.content_length or 0):
             return
         now = self._now()
-        # RFC 9111 §4.2.3: an Age from upstream caches counts against the lifetime.
-        age = get(response.headers, b"age")
-        if age is not None and age.isdigit():
-            lifetime -= int(age)
         self._drop(key)
         while self._entries and self._bytes + len(body) > self._max_bytes:
             self._drop(next(iter(self._entries)))  # oldest first
@@ -130,10 +127,13 @@ class ResponseCache:
 class Collector:
     """Passes a response body on to the client and keeps a copy for the cache."""
 
-    __slots__ = ("_cache", "_key", "_parts", "_response", "_sink")
+    __slots__ = ("_cache", "_key", "_lifetime", "_parts", "_response", "_sink")
 
-    def __init__(self, sink: Sink, cache: ResponseCache, key: bytes, response: ResponseHead):
-        self._sink, self._cache, self._key, self._response = sink, cache, key, response
+    def __init__(
+        self, sink: Sink, cache: ResponseCache, key: bytes, response: ResponseHead, lifetime: float
+    ) -> None:
+        self._sink, self._cache, self._key = sink, cache, key
+        self._response, self._lifetime = response, lifetime
         self._parts: list[bytes] = []
 
     def body(self, data: bytes) -> None:
@@ -142,7 +142,8 @@ class Collector:
 
     def end(self) -> None:
         self._sink.end()
-        self._cache.store(self._key, self._response, b"".join(self._parts))
+        body = b"".join(self._parts)
+        self._cache.store(self._key, self._response, body, self._lifetime)
 
     def flush(self) -> None:
         self._sink.flush()

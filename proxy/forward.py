@@ -71,9 +71,11 @@ class Forwarder:
                 chunked=chunked,
                 close=close or not sent_whole,
             )
-            if key is not None and head.method == b"GET" and self._cache.wants(response):
-                sink = Collector(sink, self._cache, key, response)
-                ex.cache = "miss"
+            if key is not None and head.method == b"GET":
+                lifetime = self._cache.wants(response)
+                if lifetime > 0:
+                    sink = Collector(sink, self._cache, key, response, lifetime)
+                    ex.cache = "miss"
             if response.framing is not Framing.NONE:
                 client.relay_from(conn)
             try:

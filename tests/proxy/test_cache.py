@@ -35,10 +35,13 @@ def request(line: str = "GET /static/a.css HTTP/1.1", *fields: str):
         (["Cache-Control: max-age=10", "Set-Cookie: a=1"], 0),
         (["Cache-Control: max-age=10", "Vary: Cookie"], 0),
         (["Cache-Control: max-age=10", "Vary: *"], 0),
+        (["Cache-Control: max-age=10", "Age: 4"], 6),
+        (["Cache-Control: max-age=10", "Age: 40"], 0),
     ],
     ids=[
         "max-age", "s-maxage-wins", "s-maxage-first", "vary-encoding", "no-freshness",
         "private", "no-cache", "no-store", "set-cookie", "vary-cookie", "vary-star",
+        "age-counts", "age-exceeds",
     ],
 )  # fmt: skip
 def test_freshness(fields, seconds):
@@ -84,9 +87,13 @@ def make(max_bytes: int = 1000, entry: int = 100) -> tuple[ResponseCache, Clock]
     return ResponseCache(max_bytes=max_bytes, max_entry_bytes=entry, clock=clock), clock
 
 
+def store(cache: ResponseCache, key: bytes, resp, body: bytes) -> None:
+    cache.store(key, resp, body, cache.wants(resp))
+
+
 def test_entry_is_served_until_it_goes_stale():
     cache, clock = make()
-    cache.store(b"k", response("Cache-Control: max-age=10"), b"hello")
+    store(cache, b"k", response("Cache-Control: max-age=10"), b"hello")
     clock.now += 9.9
     assert cache.lookup(b"k").body == b"hello"
     clock.now += 0.2
@@ -95,14 +102,14 @@ def test_entry_is_served_until_it_goes_stale():
 
 def test_upstream_age_counts_against_the_lifetime():
     cache, clock = make()
-    cache.store(b"k", response("Cache-Control: max-age=10", "Age: 8"), b"hello")
+    store(cache, b"k", response("Cache-Control: max-age=10", "Age: 8"), b"hello")
     clock.now += 2.1
     assert cache.lookup(b"k") is None
 
 
 def test_a_short_body_is_not_stored():
     cache, _ = make()
-    cache.store(b"k", response("Cache-Control: max-age=10"), b"hel")
+    store(cache, b"k", response("Cache-Control: max-age=10"), b"hel")
     assert cache.lookup(b"k") is None
 
 
@@ -116,7 +123,7 @@ def test_total_size_is_bounded_oldest_first():
     cache, _ = make(max_bytes=12)
     fresh = response("Cache-Control: max-age=10")
     for key in (b"a", b"b", b"c"):
-        cache.store(key, fresh, b"hello")
+        store(cache, key, fresh, b"hello")
     assert cache.lookup(b"a") is None
     assert cache.lookup(b"b") is not None and cache.lookup(b"c") is not None
 
