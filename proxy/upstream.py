@@ -176,6 +176,9 @@ class UpstreamConnection(asyncio.Protocol):
     def park(self, idle_timeout: float) -> None:
         self._cancel_timers()
         self._done = None
+        # The last body bytes may have paused us for a slow client just before the end; an
+        # idle connection must read, to notice the upstream closing it or stray bytes.
+        self.resume_reading()
         self._idle_timer = self._loop.call_later(idle_timeout, self.close)
 
     def unpark(self) -> None:
@@ -237,13 +240,14 @@ class UpstreamConnection(asyncio.Protocol):
         self._watchdog = self._loop.call_later(timeout, self._check_activity)
 
     def _check_activity(self) -> None:
-        """One timer for the whole exchange: the upstream must send something at least
-        every `read_timeout` seconds, unless we paused it ourselves."""
+        """One timer for the whole exchange: something must move at least every
+        `read_timeout` seconds. While we hold the upstream back for a slow client, moving
+        means that client draining (each resume counts); a client that stops reading
+        altogether is given up on like nginx's `send_timeout`."""
         timeout = self._pool.read_timeout
         idle = self._loop.time() - self._last_activity
-        if self._reading_paused or idle < timeout:
-            wait = timeout if self._reading_paused else timeout - idle
-            self._watchdog = self._loop.call_later(wait, self._check_activity)
+        if idle < timeout:
+            self._watchdog = self._loop.call_later(timeout - idle, self._check_activity)
             return
         self._watchdog = None
         self._fail(errors.GatewayTimeout())

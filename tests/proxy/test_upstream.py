@@ -1,0 +1,116 @@
+"""Upstream connections and their pool, driven without sockets."""
+
+from __future__ import annotations
+
+import asyncio
+
+from proxy import errors
+from proxy.config import Address
+from proxy.upstream import Pool, UpstreamConnection
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.sent = bytearray()
+        self.reading = True
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.sent += data
+
+    def writelines(self, parts) -> None:
+        for part in parts:
+            self.write(part)
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+    def close(self) -> None:
+        self.closed = True
+
+    abort = close
+
+
+class Collect:
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def body(self, data: bytes) -> None:
+        self.data += data
+
+    def end(self) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+
+def pool(read_timeout: float = 5.0) -> Pool:
+    return Pool(
+        Address("127.0.0.1", 1),
+        connect_timeout=1,
+        read_timeout=read_timeout,
+        idle_timeout=4,
+        max_idle=10,
+    )
+
+
+def connection(p: Pool) -> tuple[UpstreamConnection, FakeTransport]:
+    conn = UpstreamConnection(p)
+    transport = FakeTransport()
+    conn.connection_made(transport)  # type: ignore[arg-type]
+    return conn, transport
+
+
+def test_a_connection_paused_for_a_slow_client_reads_again_once_pooled():
+    async def scenario():
+        p = pool()
+        conn, transport = connection(p)
+        conn.begin(b"GET", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        conn.data_received(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab")
+        head = await conn.response_head()
+        sink = Collect()
+        done = conn.relay(sink)
+        conn.pause_reading()  # the client's buffer filled up with the last bytes
+        conn.data_received(b"cd")
+        await done
+        p.release(conn)
+        return head.status, bytes(sink.data), transport.reading, p.idle_count
+
+    assert asyncio.run(scenario()) == (200, b"abcd", True, 1)
+
+
+def test_a_client_that_stops_reading_is_given_up_on():
+    async def scenario():
+        p = pool(read_timeout=0.05)
+        conn, transport = connection(p)
+        conn.begin(b"GET", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        conn.data_received(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab")
+        await conn.response_head()
+        done = conn.relay(Collect())
+        conn.pause_reading()  # and the client never drains
+        try:
+            await asyncio.wait_for(done, 1)
+        except errors.GatewayTimeout:
+            return transport.closed
+        return "no timeout"
+
+    assert asyncio.run(scenario()) is True
+
+
+def test_bytes_arriving_on_a_pooled_connection_retire_it():
+    async def scenario():
+        p = pool()
+        conn, transport = connection(p)
+        conn.begin(b"GET", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        conn.data_received(b"HTTP/1.1 204 No Content\r\n\r\n")
+        await conn.response_head()
+        await conn.relay(Collect())
+        p.release(conn)
+        conn.data_received(b"HTTP/1.1 200 OK\r\n")  # nobody asked
+        return transport.closed, conn.closed
+
+    assert asyncio.run(scenario()) == (True, True)
