@@ -118,16 +118,19 @@ class _Reader:
             value = parse(raw)
         except ValueError as exc:
             raise ConfigError(f"{name}={raw!r}: {exc}") from None
-        if isinstance(value, float) and not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return value
+        if not math.isfinite(value):
             raise ConfigError(f"{name}={raw!r}: must be a finite number")
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            # Counts start at 1; durations only need to be positive (tests use fractions).
-            if minimum is not None and value < minimum:
-                raise ConfigError(f"{name}={raw!r}: must be at least {minimum}")
-            if minimum is None and isinstance(value, int) and value < 1:
-                raise ConfigError(f"{name}={raw!r}: must be at least 1")
-            if minimum is None and isinstance(value, float) and value <= 0:
-                raise ConfigError(f"{name}={raw!r}: must be positive")
+        # Counts start at 1; durations need only be positive (tests use fractions).
+        if minimum is not None:
+            ok, need = value >= minimum, f"at least {minimum}"
+        elif isinstance(value, int):
+            ok, need = value >= 1, "at least 1"
+        else:
+            ok, need = value > 0, "positive"
+        if not ok:
+            raise ConfigError(f"{name}={raw!r}: must be {need}")
         return value
 
 

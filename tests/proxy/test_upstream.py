@@ -65,13 +65,18 @@ def connection(p: Pool) -> tuple[UpstreamConnection, FakeTransport]:
     return conn, transport
 
 
+async def answered(conn: UpstreamConnection, response: bytes):
+    """Send a GET on `conn`, feed it `response`, and return the parsed head."""
+    conn.begin(b"GET", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    conn.data_received(response)
+    return await conn.response_head()
+
+
 def test_a_connection_paused_for_a_slow_client_reads_again_once_pooled():
     async def scenario():
         p = pool()
         conn, transport = connection(p)
-        conn.begin(b"GET", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        conn.data_received(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab")
-        head = await conn.response_head()
+        head = await answered(conn, b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab")
         sink = Collect()
         done = conn.relay(sink)
         conn.pause_reading()  # the client's buffer filled up with the last bytes
@@ -87,9 +92,7 @@ def test_a_client_that_stops_reading_is_given_up_on():
     async def scenario():
         p = pool(read_timeout=0.05)
         conn, transport = connection(p)
-        conn.begin(b"GET", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        conn.data_received(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab")
-        await conn.response_head()
+        await answered(conn, b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab")
         done = conn.relay(Collect())
         conn.pause_reading()  # and the client never drains
         try:
@@ -105,9 +108,7 @@ def test_bytes_arriving_on_a_pooled_connection_retire_it():
     async def scenario():
         p = pool()
         conn, transport = connection(p)
-        conn.begin(b"GET", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        conn.data_received(b"HTTP/1.1 204 No Content\r\n\r\n")
-        await conn.response_head()
+        await answered(conn, b"HTTP/1.1 204 No Content\r\n\r\n")
         await conn.relay(Collect())
         p.release(conn)
         conn.data_received(b"HTTP/1.1 200 OK\r\n")  # nobody asked
