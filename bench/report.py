@@ -110,7 +110,7 @@ def format_table(data: Result) -> str:
         + (" (smoke)" if settings.get("smoke") else "")
     )
     out.append(
-        "nginx with proxy_cache on public locations"
+        "nginx with proxy_cache on the content service's locations"
         if settings.get("nginx_cache")
         else "nginx without proxy_cache (--nginx-cache turns it on)"
     )

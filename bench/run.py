@@ -70,7 +70,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--nginx-cache",
         action="store_true",
-        help="let nginx cache public responses (proxy_cache), as our proxy does",
+        help="let nginx cache the content service's responses (proxy_cache), as our proxy does",
     )
     args = parser.parse_args(argv)
     defaults = SMOKE if args.smoke else FULL

@@ -54,7 +54,7 @@ class Context:
     stack: contextlib.ExitStack
     static: Proc | None = None  # scenario 4's upstream, started when first needed
     proxy_env: Mapping[str, str] = field(default_factory=dict)  # --proxy-env, ours only
-    nginx_cache: bool = False  # --nginx-cache: proxy_cache on nginx's public locations
+    nginx_cache: bool = False  # --nginx-cache: proxy_cache on nginx's content locations
 
     @property
     def proxy_defaults(self) -> ProxySettings:
@@ -125,7 +125,7 @@ def proxies(
         "keepalive_requests": defaults.keepalive_max,
         "nofile": ctx.nofile,
         "worker_connections": _worker_connections(ctx.nofile),
-        "public_cache": "proxy_cache public;" if ctx.nginx_cache else "",
+        "cache": "proxy_cache shared;" if ctx.nginx_cache else "",
     }
     with contextlib.ExitStack() as stack:
         ours = stack.enter_context(

@@ -1,12 +1,15 @@
-"""A small shared cache for public responses (RFC 9111), kept in the proxy's memory.
+"""A small shared cache (RFC 9111) in the proxy's memory, consulted after the access check.
 
-Deliberately narrow: it stores only what is plainly safe to reuse for anyone, and serves only
-requests it can answer without evaluating anything:
-- requests: GET or HEAD on public routes, made without a session, and without conditionals,
-  `Range` or `Authorization` (those go to the upstream, which knows how to answer them);
+The forwarder asks it only once a request may be served at all, so a protected response is
+never shown to anyone without a session; what the client is told about caching is decided
+elsewhere (`forward.client_headers`). Deliberately narrow otherwise: it stores only what is
+plainly safe to reuse, and serves only requests it can answer without evaluating anything:
+- requests: GET or HEAD without conditionals, `Range` or `Authorization` (those go to the
+  upstream, which knows how to answer them), keyed by the target the upstream would get;
 - responses: 200 with Content-Length, explicit freshness (`s-maxage` or `max-age` > 0), no
   `no-store`/`private`/`no-cache`, no `Set-Cookie`, and `Vary` on nothing but
-  Accept-Encoding (whose value is part of the key, RFC 9111 §4.1).
+  Accept-Encoding (whose value is part of the key, RFC 9111 §4.1). A response to a request
+  that named its user must also say `public` or `s-maxage`.
 A stale entry is simply fetched again. Entries are bounded in size and in total bytes.
 """
 
@@ -37,8 +40,9 @@ class Entry:
         return b"%d" % max(now - self.stored_at, 0)
 
 
-def request_key(head: RequestHead) -> bytes | None:
-    """The cache key of a request, or None if the cache must not answer it."""
+def request_key(head: RequestHead, target: bytes) -> bytes | None:
+    """The cache key of a request for `target` upstream, or None if the cache must not
+    answer it."""
     if head.method not in (b"GET", b"HEAD"):
         return None
     accept_encoding = b""
@@ -47,14 +51,20 @@ def request_key(head: RequestHead) -> bytes | None:
             return None
         if name == b"accept-encoding":
             accept_encoding = value
-    return head.target + b"\n" + accept_encoding
+    return target + b"\n" + accept_encoding
 
 
-def freshness(response: ResponseHead) -> float:
-    """Seconds a shared cache may reuse `response`; 0 when it must not store it."""
+def freshness(response: ResponseHead, *, identified: bool = False) -> float:
+    """Seconds a shared cache may reuse `response`; 0 when it must not store it.
+
+    `identified`: the request told the upstream who the user is (X-Auth-User). The upstream
+    could have tailored the response to that user, so, as for a request with Authorization
+    (RFC 9111 §3.5), only an explicit `public` or `s-maxage` makes it reusable for others.
+    """
     if response.status != 200 or response.framing not in (Framing.LENGTH, Framing.NONE):
         return 0
     max_age = shared_max_age = None
+    shareable = not identified
     for name, value in response.headers:
         if name == b"set-cookie":
             return 0
@@ -67,13 +77,16 @@ def freshness(response: ResponseHead) -> float:
                 key, _, arg = directive.strip().partition(b"=")
                 if key in (b"no-store", b"private", b"no-cache"):
                     return 0
-                if key == b"max-age" and arg.isdigit():
+                if key == b"public":
+                    shareable = True
+                elif key == b"max-age" and arg.isdigit():
                     max_age = int(arg)
                 elif key == b"s-maxage" and arg.isdigit():
                     shared_max_age = int(arg)
+                    shareable = True
     # s-maxage wins over max-age in a shared cache (RFC 9111 §5.2.2.10).
     lifetime = shared_max_age if shared_max_age is not None else max_age
-    if not lifetime:
+    if not lifetime or not shareable:
         return 0
     # RFC 9111 §4.2.3: an Age from caches upstream counts against the lifetime.
     age = get(response.headers, b"age")
@@ -101,11 +114,11 @@ class ResponseCache:
             return None
         return entry
 
-    def wants(self, response: ResponseHead) -> float:
+    def wants(self, response: ResponseHead, *, identified: bool = False) -> float:
         """How long a response may be kept, if it is worth collecting for `store` (else 0)."""
         if not self.enabled or (response.content_length or 0) > self._max_entry_bytes:
             return 0
-        return freshness(response)
+        return freshness(response, identified=identified)
 
     def store(self, key: bytes, response: ResponseHead, body: bytes, lifetime: float) -> None:
         if lifetime <= 0 or len(body) != (response.content_length or 0):

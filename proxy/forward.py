@@ -1,5 +1,5 @@
 """The forwarding pipeline, one linear function in the manner of Go's ReverseProxy.ServeHTTP:
-route, check access, answer from the cache if it can, rewrite, build upstream headers, send
+route, check access, rewrite, answer from the cache if it can, build upstream headers, send
 upstream, relay head, stream body (keeping a copy for the cache when the response may be).
 """
 
@@ -47,11 +47,11 @@ class Forwarder:
         session = await self._check_access(head, route)
         if session is not None:
             ex.user = session.user
-        key = request_key(head) if route.public and session is None else None
+        target = rewrite_target(head, route, session)
+        key = request_key(head, target)
         if key is not None and (entry := self._cache.lookup(key)) is not None:
             answer_from_cache(ex, client, route, entry, self._loop.time())
             return
-        target = rewrite_target(head, route, session)
         outbound = upstream_headers(head, client.peer_ip, session, self._loop.time())
         if head.expect_continue and not ex.body.received:
             client.send_continue()  # RFC 9110 §10.1.1: access is granted, so ask for the body
@@ -72,7 +72,7 @@ class Forwarder:
                 close=close or not sent_whole,
             )
             if key is not None and head.method == b"GET":
-                lifetime = self._cache.wants(response)
+                lifetime = self._cache.wants(response, identified=session is not None)
                 if lifetime > 0:
                     sink = Collector(sink, self._cache, key, response, lifetime)
                     ex.cache = "miss"

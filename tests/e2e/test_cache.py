@@ -1,4 +1,4 @@
-"""The proxy's shared cache: public responses are reused, nothing behind the login ever is."""
+"""The proxy's shared cache: responses are reused, and only ever after the access check."""
 
 from __future__ import annotations
 
@@ -42,20 +42,25 @@ def test_the_login_page_is_cached_but_never_shown_instead_of_the_secret_page(sta
         resp, body = client.request("GET", "/?probe-c", {"Cookie": cookie})
         assert b'action="/login"' not in body and b"/images/" in body
         assert resp.getheader("Cache-Control") == "private, no-cache"
-    assert cache_log(stack, "probe-c") == ["miss", "hit", "-"]
+    # The logged-in request is keyed by what the upstream is asked for: the secret page.
+    assert cache_log(stack, "probe-c") == ["miss", "hit", "miss"]
 
 
-def test_protected_responses_are_never_cached(stack):
+def test_protected_responses_are_cached_behind_the_access_check(stack):
     cookie = stack.login()
+    tampered = cookie[:-5] + ("A" if cookie[-5] != "A" else "B") + cookie[-4:]
     with RawClient(stack.port) as client:
         for _ in range(2):
             resp, _ = client.request("GET", "/images/coast.jpg?probe-d", {"Cookie": cookie})
             assert resp.status == 200
+            # Reused by the proxy, which checks the session first, but never by the browser
+            # without revalidating, nor by any cache downstream.
             assert resp.getheader("Cache-Control") == "private, no-cache"
-            assert resp.getheader("Age") is None
-        resp, _ = client.request("GET", "/images/coast.jpg?probe-d")
-        assert resp.status == 403
-    assert cache_log(stack, "probe-d") == ["-", "-", "-"]
+        assert resp.getheader("Age") is not None
+        for refused in ({}, {"Cookie": tampered}):
+            resp, body = client.request("GET", "/images/coast.jpg?probe-d", refused)
+            assert resp.status == 403 and b"JFIF" not in body
+    assert cache_log(stack, "probe-d") == ["miss", "hit", "-", "-"]
 
 
 def test_head_is_answered_from_a_cached_get(stack):

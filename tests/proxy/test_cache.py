@@ -1,4 +1,4 @@
-"""The shared cache for public responses: what it stores, for how long, and what it answers."""
+"""The proxy's shared cache: what it stores, for how long, and what it answers."""
 
 from __future__ import annotations
 
@@ -48,6 +48,20 @@ def test_freshness(fields, seconds):
     assert freshness(response(*fields)) == seconds
 
 
+@pytest.mark.parametrize(
+    "fields,seconds",
+    [
+        (["Cache-Control: public, max-age=10"], 10),
+        (["Cache-Control: s-maxage=5"], 5),
+        (["Cache-Control: max-age=10"], 0),
+        (["Cache-Control: public"], 0),
+    ],
+    ids=["public", "s-maxage", "max-age-only", "public-without-lifetime"],
+)
+def test_a_response_to_a_named_user_needs_explicit_sharing(fields, seconds):
+    assert freshness(response(*fields), identified=True) == seconds
+
+
 def test_only_200_is_stored():
     assert freshness(response("Cache-Control: max-age=10", status=404)) == 0
 
@@ -66,13 +80,18 @@ def test_only_200_is_stored():
     ids=["get", "head", "post", "range", "inm", "ims", "authorization"],
 )
 def test_which_requests_the_cache_may_answer(line, fields, cacheable):
-    assert (request_key(request(line, *fields)) is not None) == cacheable
+    assert (request_key(request(line, *fields), b"/a") is not None) == cacheable
 
 
 def test_key_tells_encodings_apart():
-    plain = request_key(request("GET /a HTTP/1.1"))
-    gzip = request_key(request("GET /a HTTP/1.1", "Accept-Encoding: gzip"))
+    plain = request_key(request("GET /a HTTP/1.1"), b"/a")
+    gzip = request_key(request("GET /a HTTP/1.1", "Accept-Encoding: gzip"), b"/a")
     assert plain != gzip
+
+
+def test_key_is_the_target_the_upstream_gets():
+    home = request("GET /?x HTTP/1.1")
+    assert request_key(home, b"/secret.html?x") != request_key(home, b"/?x")
 
 
 class Clock:
