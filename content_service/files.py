@@ -27,9 +27,10 @@ Stamp = tuple[int, int, int, int]
 def cache_control(max_age: int) -> bytes:
     """The freshness this service grants its files (RFC 9111 §5.2.2.1).
 
-    Which files are behind the login is the proxy's knowledge, not ours: the proxy replaces
-    this with `private, no-cache` on protected responses, so a shared cache (the proxy's own)
-    may only reuse public files. `max_age=0` makes every use revalidate.
+    Which files are behind the login is the proxy's knowledge, not ours: the proxy's cache
+    reuses responses only after its access check, and the proxy replaces this with
+    `private, no-cache` on protected responses, so no cache past it reuses them. Nothing here
+    depends on who asks, hence `public`. `max_age=0` makes every use revalidate.
     """
     return b"public, max-age=%d" % max_age if max_age > 0 else b"no-cache"
 

@@ -4,8 +4,10 @@ The forwarder asks it only once a request may be served at all, so a protected r
 never shown to anyone without a session; what the client is told about caching is decided
 elsewhere (`forward.client_headers`). Deliberately narrow otherwise: it stores only what is
 plainly safe to reuse, and serves only requests it can answer without evaluating anything:
-- requests: GET or HEAD without conditionals, `Range` or `Authorization` (those go to the
-  upstream, which knows how to answer them), keyed by the target the upstream would get;
+- requests: GET or HEAD without `Range`, `Authorization` or conditionals other than
+  `If-None-Match` (those go to the upstream, which knows how to answer them), keyed by the
+  target the upstream would get. `If-None-Match` is answered with 304 from a stored ETag, as
+  browsers revalidate everything the proxy marks `no-cache`;
 - responses: 200 with Content-Length, explicit freshness (`s-maxage` or `max-age` > 0), no
   `no-store`/`private`/`no-cache`, no `Set-Cookie`, and `Vary` on nothing but
   Accept-Encoding (whose value is part of the key, RFC 9111 §4.1). A response to a request
@@ -15,17 +17,24 @@ A stale entry is simply fetched again. Entries are bounded in size and in total 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from proxy.headers import get
+from proxy.headers import Headers, get
 from proxy.http1 import Framing, RequestHead, ResponseHead
 from proxy.upstream import Sink
 
 # Request fields that make a stored response unusable as-is (RFC 9111 §4, §3.5).
 _BYPASS = frozenset(
-    {b"range", b"if-match", b"if-none-match", b"if-modified-since", b"if-unmodified-since",
-     b"if-range", b"authorization"}
+    {b"range", b"if-match", b"if-unmodified-since", b"if-range", b"authorization"}
+)  # fmt: skip
+# An entity tag, or `*` (RFC 9110 §8.8.3); a comma may stand inside the quotes.
+_ENTITY_TAG = re.compile(rb'(?:W/)?"[^"]*"|\*')
+# What a 304 carries (RFC 9110 §15.4.5), plus Last-Modified for the browser's cache.
+_NOT_MODIFIED_FIELDS = frozenset(
+    {b"cache-control", b"content-location", b"date", b"etag", b"expires", b"last-modified",
+     b"vary"}
 )  # fmt: skip
 
 
@@ -46,12 +55,40 @@ def request_key(head: RequestHead, target: bytes) -> bytes | None:
     if head.method not in (b"GET", b"HEAD"):
         return None
     accept_encoding = b""
+    match = since = False
     for name, value in head.headers:
         if name in _BYPASS:
             return None
         if name == b"accept-encoding":
             accept_encoding = value
+        elif name == b"if-none-match":
+            match = True
+        elif name == b"if-modified-since":
+            since = True
+    if since and not match:
+        # Dates are left to the upstream; beside If-None-Match, If-Modified-Since is
+        # ignored (RFC 9110 §13.1.3).
+        return None
     return target + b"\n" + accept_encoding
+
+
+def not_modified(head: RequestHead, entry: Entry) -> bool:
+    """Whether `If-None-Match` matches the stored response: weak comparison, and `*` for
+    any (RFC 9110 §13.1.2), so the answer is 304."""
+    tags = [
+        tag.removeprefix(b"W/")
+        for name, value in head.headers
+        if name == b"if-none-match"
+        for tag in _ENTITY_TAG.findall(value)
+    ]
+    if not tags:
+        return False
+    etag = get(entry.head.headers, b"etag")
+    return b"*" in tags or (etag is not None and etag.removeprefix(b"W/") in tags)
+
+
+def not_modified_fields(fields: Headers) -> Headers:
+    return [pair for pair in fields if pair[0].lower() in _NOT_MODIFIED_FIELDS]
 
 
 def freshness(response: ResponseHead, *, identified: bool = False) -> float:

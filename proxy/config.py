@@ -49,7 +49,7 @@ class Settings:
     auth_cache_ttl: float = 1.0
     auth_cache_size: int = 10_000
 
-    # The shared cache for public responses (0 bytes disables it).
+    # The response cache, consulted after the access check (0 bytes disables it).
     cache_bytes: int = 32 * 1024 * 1024
     cache_entry_bytes: int = 1024 * 1024
 

@@ -10,7 +10,14 @@ from typing import Protocol
 
 from proxy import errors, routing
 from proxy.access import AuthClient, Session
-from proxy.cache import Collector, Entry, ResponseCache, request_key
+from proxy.cache import (
+    Collector,
+    Entry,
+    ResponseCache,
+    not_modified,
+    not_modified_fields,
+    request_key,
+)
 from proxy.exchange import Exchange
 from proxy.headers import Headers, encode_request_head, request_fields, response_fields
 from proxy.http1 import Framing, RequestHead, ResponseHead
@@ -102,10 +109,14 @@ class Forwarder:
 def answer_from_cache(
     ex: Exchange, client: Client, route: routing.Route, entry: Entry, now: float
 ) -> None:
+    assert ex.head is not None
+    status = 304 if not_modified(ex.head, entry) else 200
     headers = [pair for pair in client_headers(entry.head, route, False) if pair[0] != b"age"]
+    if status == 304:
+        headers = not_modified_fields(headers)
     headers.append((b"Age", entry.age(now)))  # RFC 9111 §5.1
-    sink = client.begin_response(ex, 200, headers, chunked=False, close=False)
-    if ex.head is not None and ex.head.method != b"HEAD":
+    sink = client.begin_response(ex, status, headers, chunked=False, close=False)
+    if status == 200 and ex.head.method != b"HEAD":
         sink.body(entry.body)
     sink.end()
     sink.flush()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.cache import ResponseCache, freshness, request_key
+from proxy.cache import Entry, ResponseCache, freshness, not_modified, request_key
 from proxy.http1 import RequestParser, ResponseParser
+
+DATE = "Sun, 22 Nov 2026 06:00:00 GMT"
 
 
 def response(*fields: str, body: bytes = b"hello", status: int = 200):
@@ -73,12 +75,16 @@ def test_only_200_is_stored():
         ("HEAD /a HTTP/1.1", [], True),
         ("POST /a HTTP/1.1", ["Content-Length: 0"], False),
         ("GET /a HTTP/1.1", ["Range: bytes=0-1"], False),
-        ("GET /a HTTP/1.1", ['If-None-Match: "x"'], False),
-        ("GET /a HTTP/1.1", ["If-Modified-Since: Sun, 22 Nov 2026 06:00:00 GMT"], False),
+        ("GET /a HTTP/1.1", ['If-None-Match: "x"'], True),
+        ("GET /a HTTP/1.1", [f"If-Modified-Since: {DATE}"], False),
+        ("GET /a HTTP/1.1", ['If-None-Match: "x"', f"If-Modified-Since: {DATE}"], True),
+        ("GET /a HTTP/1.1", ['If-Match: "x"'], False),
+        ("GET /a HTTP/1.1", ['If-Range: "x"'], False),
         ("GET /a HTTP/1.1", ["Authorization: Basic eA=="], False),
     ],
-    ids=["get", "head", "post", "range", "inm", "ims", "authorization"],
-)
+    ids=["get", "head", "post", "range", "inm", "ims", "inm-wins-over-ims", "if-match",
+         "if-range", "authorization"],
+)  # fmt: skip
 def test_which_requests_the_cache_may_answer(line, fields, cacheable):
     assert (request_key(request(line, *fields), b"/a") is not None) == cacheable
 
@@ -92,6 +98,33 @@ def test_key_tells_encodings_apart():
 def test_key_is_the_target_the_upstream_gets():
     home = request("GET /?x HTTP/1.1")
     assert request_key(home, b"/secret.html?x") != request_key(home, b"/?x")
+
+
+@pytest.mark.parametrize(
+    "if_none_match,answer",
+    [
+        ('"v1"', 304),
+        ('W/"v1"', 304),
+        ('"v0", "v1"', 304),
+        ('"a,b", "v1"', 304),
+        ("*", 304),
+        ('"v2"', 200),
+        ('"a,b"', 200),
+        (None, 200),
+    ],
+    ids=["same", "weak", "list", "comma-inside-a-tag", "star", "other", "other-with-comma",
+         "absent"],
+)  # fmt: skip
+def test_if_none_match_is_answered_from_the_stored_etag(if_none_match, answer):
+    fields = [f"If-None-Match: {if_none_match}"] if if_none_match else []
+    entry = Entry(response('ETag: "v1"'), b"hello", 0.0, 10.0)
+    assert (304 if not_modified(request("GET /a HTTP/1.1", *fields), entry) else 200) == answer
+
+
+def test_without_a_stored_etag_only_star_matches():
+    entry = Entry(response(), b"hello", 0.0, 10.0)
+    assert not not_modified(request("GET /a HTTP/1.1", 'If-None-Match: "v1"'), entry)
+    assert not_modified(request("GET /a HTTP/1.1", "If-None-Match: *"), entry)
 
 
 class Clock:
