@@ -12,11 +12,13 @@ plainly safe to reuse, and serves only requests it can answer without evaluating
   `no-store`/`private`/`no-cache`, no `Set-Cookie`, and `Vary` on nothing but
   Accept-Encoding (whose value is part of the key, RFC 9111 §4.1). A response to a request
   that named its user must also say `public` or `s-maxage`.
-A stale entry is simply fetched again. Entries are bounded in size and in total bytes.
+A stale entry with an ETag is revalidated: the upstream is asked `If-None-Match` with it, and
+a 304 renews the entry (RFC 9111 §4.3). Entries are bounded in size and in total bytes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,6 +46,7 @@ class Entry:
     body: bytes
     stored_at: float
     expires_at: float
+    etag: bytes | None = None
 
     def age(self, now: float) -> bytes:
         return b"%d" % max(now - self.stored_at, 0)
@@ -143,13 +146,37 @@ class ResponseCache:
         return self._max_bytes > 0
 
     def lookup(self, key: bytes) -> Entry | None:
+        """The fresh entry for `key`, if any."""
         entry = self._entries.get(key)
-        if entry is None:
-            return None
-        if entry.expires_at <= self._now():
-            self._drop(key)
+        if entry is None or entry.expires_at <= self._now():
             return None
         return entry
+
+    def stale(self, key: bytes) -> Entry | None:
+        """The stale entry for `key`, if it has an ETag to revalidate it with."""
+        entry = self._entries.get(key)
+        if entry is None or entry.etag is None or entry.expires_at > self._now():
+            return None
+        return entry
+
+    def refresh(
+        self, key: bytes, entry: Entry, response: ResponseHead, *, identified: bool
+    ) -> Entry:
+        """`entry`, confirmed current by the 304 `response`: its fields updated from the
+        304's, except Content-Length (RFC 9111 §3.2), and its freshness renewed (§4.3.4)."""
+        updated = {name for name, _ in response.headers} - {b"content-length"}
+        fields = [pair for pair in entry.head.headers if pair[0] not in updated]
+        fields += [pair for pair in response.headers if pair[0] in updated]
+        head = dataclasses.replace(entry.head, headers=fields)
+        now = self._now()
+        lifetime = freshness(head, identified=identified)
+        renewed = Entry(head, entry.body, now, now + lifetime, get(fields, b"etag"))
+        if self._entries.get(key) is entry:
+            if lifetime > 0:
+                self._entries[key] = renewed  # the same body: the byte count stands
+            else:
+                self._drop(key)
+        return renewed
 
     def wants(self, response: ResponseHead, *, identified: bool = False) -> float:
         """How long a response may be kept, if it is worth collecting for `store` (else 0)."""
@@ -165,7 +192,8 @@ class ResponseCache:
         while self._entries and self._bytes + len(body) > self._max_bytes:
             self._drop(next(iter(self._entries)))  # oldest first
         if len(body) <= self._max_bytes:
-            self._entries[key] = Entry(response, body, now, now + lifetime)
+            etag = get(response.headers, b"etag")
+            self._entries[key] = Entry(response, body, now, now + lifetime, etag)
             self._bytes += len(body)
 
     def _drop(self, key: bytes) -> None:

@@ -84,7 +84,9 @@ class Exchange:
     response_started: bool = False
     close_after: bool = False
     user: bytes = b"-"
-    cache: str = "-"  # "hit" when answered from the proxy's cache, "miss" when stored
+    # What the proxy's cache did: "hit" (answered from it), "miss" (stored the response), or
+    # "revalidated" (answered from a stale copy after the upstream's 304).
+    cache: str = "-"
 
     @property
     def body_unread(self) -> bool:

@@ -1,6 +1,7 @@
 """The forwarding pipeline, one linear function in the manner of Go's ReverseProxy.ServeHTTP:
 route, check access, rewrite, answer from the cache if it can, build upstream headers, send
-upstream, relay head, stream body (keeping a copy for the cache when the response may be).
+upstream (revalidating a stale cache entry), relay head, stream body (keeping a copy for the
+cache when the response may be).
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ class Forwarder:
             answer_from_cache(ex, client, route, entry, self._loop.time())
             return
         outbound = upstream_headers(head, client.peer_ip, session, self._loop.time())
+        stale = self._cache.stale(key) if key is not None else None
+        if stale is not None:
+            outbound = revalidation_headers(outbound, stale)
         if head.expect_continue and not ex.body.received:
             client.send_continue()  # RFC 9110 §10.1.1: access is granted, so ask for the body
 
@@ -70,6 +74,13 @@ class Forwarder:
             pool, head.method, request, body, chunked=head.framing is Framing.CHUNKED
         )
         try:
+            if stale is not None and response.status == 304:
+                assert key is not None
+                await conn.relay(DISCARD)
+                entry = self._cache.refresh(key, stale, response, identified=session is not None)
+                answer_from_cache(ex, client, route, entry, self._loop.time())
+                ex.cache = "revalidated"
+                return
             chunked, close = response_framing(head, response)
             sink = client.begin_response(
                 ex,
@@ -121,6 +132,31 @@ def answer_from_cache(
     sink.end()
     sink.flush()
     ex.cache = "hit"
+
+
+class _Discard:
+    """The sink for a response with no body to relay (a 304 the cache answers from)."""
+
+    def body(self, data: bytes) -> None:
+        pass
+
+    def end(self) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+
+DISCARD = _Discard()
+
+
+def revalidation_headers(outbound: Headers, stale: Entry) -> Headers:
+    """Ask whether the stored response is still current (RFC 9111 §4.3.1), in place of the
+    client's own conditionals: the cache answers those from whatever the upstream says."""
+    assert stale.etag is not None
+    headers = [p for p in outbound if p[0] not in (b"if-none-match", b"if-modified-since")]
+    headers.append((b"If-None-Match", stale.etag))
+    return headers
 
 
 def rewrite_target(head: RequestHead, route: routing.Route, session: Session | None) -> bytes:

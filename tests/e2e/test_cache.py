@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 
+from tests.e2e.conftest import running_stack
 from tests.support import RawClient
 
 
@@ -41,6 +42,28 @@ def test_if_none_match_is_answered_from_the_cache(stack):
         resp, _ = client.request("GET", "/images/coast.jpg?probe-f", {"If-None-Match": etag})
         assert resp.status == 403  # the access check comes first, even for a 304
     assert cache_log(stack, "probe-f") == ["miss", "hit", "hit", "-"]
+
+
+def test_a_stale_entry_is_revalidated_and_a_changed_file_replaces_it(tmp_path):
+    with running_stack(tmp_path, content_env={"CONTENT_MAX_AGE": "1"}) as stack:
+        cookie = {"Cookie": stack.login()}
+        with RawClient(stack.port) as client:
+            resp, body = client.request("GET", "/images/coast.jpg", cookie)
+            etag = resp.getheader("ETag")
+            time.sleep(1.1)
+            resp, empty = client.request(
+                "GET", "/images/coast.jpg", {**cookie, "If-None-Match": etag}
+            )
+            assert resp.status == 304 and empty == b""
+            assert client.request("GET", "/images/coast.jpg", cookie)[1] == body
+            time.sleep(1.1)
+            (stack.content_root / "images" / "coast.jpg").write_bytes(b"\xff\xd8 new")
+            resp, new = client.request(
+                "GET", "/images/coast.jpg", {**cookie, "If-None-Match": etag}
+            )
+            assert resp.status == 200 and new == b"\xff\xd8 new"
+        # "revalidated": the upstream answered the proxy's own If-None-Match with 304.
+        assert cache_log(stack, "coast") == ["miss", "revalidated", "hit", "miss"]
 
 
 def test_dates_and_ranges_go_to_the_upstream(stack):

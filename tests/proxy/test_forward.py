@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from proxy.access import Session
-from proxy.forward import client_headers, response_framing, rewrite_target, upstream_headers
+from proxy.cache import Entry
+from proxy.forward import (
+    client_headers,
+    response_framing,
+    revalidation_headers,
+    rewrite_target,
+    upstream_headers,
+)
 from proxy.headers import encode_request_head
 from proxy.http1 import Framing, RequestHead, ResponseHead, ResponseParser
 from proxy.routing import Route, Upstream, route
@@ -226,6 +233,16 @@ def test_upstream_headers_leaves_the_request_untouched():
     fields = list(head.headers)
     upstream_headers(head, PEER, SESSION, NOW)
     assert head.headers == fields
+
+
+def test_revalidation_asks_with_the_stored_etag_instead_of_the_clients_conditionals():
+    head = request(
+        b"Host: x", b'If-None-Match: "client"', b"If-Modified-Since: Sun, 22 Nov 2026 06:00:00 GMT"
+    )
+    stale = Entry(upstream_response(b'ETag: "stored"'), b"", 0.0, 0.0, b'"stored"')
+    out = revalidation_headers(upstream_headers(head, PEER, None, NOW), stale)
+    assert values(out, b"if-none-match") == [b'"stored"']
+    assert values(out, b"if-modified-since") == []
 
 
 # --------------------------------------------------------------------------------------------
