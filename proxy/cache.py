@@ -3,7 +3,7 @@
 The forwarder asks it only once a request may be served at all, so a protected response is
 never shown to anyone without a session; what the client is told about caching is decided
 elsewhere (`forward.client_headers`). Deliberately narrow otherwise: it stores only what is
-plainly safe to reuse, and serves only requests it can answer without evaluating anything:
+plainly safe to reuse, and answers only what it can without interpreting dates or ranges:
 - requests: GET or HEAD without `Range`, `Authorization` or conditionals other than
   `If-None-Match` (those go to the upstream, which knows how to answer them), keyed by the
   target the upstream would get. `If-None-Match` is answered with 304 from a stored ETag, as
@@ -86,8 +86,7 @@ def not_modified(head: RequestHead, entry: Entry) -> bool:
     ]
     if not tags:
         return False
-    etag = get(entry.head.headers, b"etag")
-    return b"*" in tags or (etag is not None and etag.removeprefix(b"W/") in tags)
+    return b"*" in tags or (entry.etag is not None and entry.etag.removeprefix(b"W/") in tags)
 
 
 def not_modified_fields(fields: Headers) -> Headers:

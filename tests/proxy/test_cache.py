@@ -117,7 +117,7 @@ def test_key_is_the_target_the_upstream_gets():
 )  # fmt: skip
 def test_if_none_match_is_answered_from_the_stored_etag(if_none_match, answer):
     fields = [f"If-None-Match: {if_none_match}"] if if_none_match else []
-    entry = Entry(response('ETag: "v1"'), b"hello", 0.0, 10.0)
+    entry = Entry(response('ETag: "v1"'), b"hello", 0.0, 10.0, etag=b'"v1"')
     assert (304 if not_modified(request("GET /a HTTP/1.1", *fields), entry) else 200) == answer
 
 
