@@ -173,10 +173,10 @@ def test_a_304_renews_the_entry_and_updates_its_fields():
     cache, clock = make()
     store(cache, b"k", response("Cache-Control: max-age=10", 'ETag: "v1"', "X-A: 1"), b"hello")
     clock.now += 11
-    not_modified = response(
+    confirmation = response(
         "Cache-Control: max-age=20", 'ETag: "v1"', "X-A: 2", status=304, body=b""
     )
-    renewed = cache.refresh(b"k", cache.stale(b"k"), not_modified, identified=False)
+    renewed = cache.refresh(b"k", cache.stale(b"k"), confirmation, identified=False)
     assert cache.lookup(b"k") is renewed and renewed.body == b"hello"
     assert (b"x-a", b"2") in renewed.head.headers and (b"x-a", b"1") not in renewed.head.headers
     assert (b"content-length", b"5") in renewed.head.headers  # never the 304's (RFC 9111 §3.2)
@@ -188,8 +188,8 @@ def test_a_304_that_forbids_reuse_drops_the_entry():
     cache, clock = make()
     store(cache, b"k", response("Cache-Control: max-age=10", 'ETag: "v1"'), b"hello")
     clock.now += 11
-    not_modified = response("Cache-Control: no-cache", 'ETag: "v1"', status=304, body=b"")
-    renewed = cache.refresh(b"k", cache.stale(b"k"), not_modified, identified=False)
+    confirmation = response("Cache-Control: no-cache", 'ETag: "v1"', status=304, body=b"")
+    renewed = cache.refresh(b"k", cache.stale(b"k"), confirmation, identified=False)
     assert renewed.body == b"hello"  # still this request's answer: the upstream confirmed it
     assert cache.lookup(b"k") is None and cache.stale(b"k") is None
 
