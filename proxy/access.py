@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from proxy import errors
 from proxy.headers import encode_request_head, get
-from proxy.upstream import Pool, exchange
+from proxy.upstream import DISCARD, Pool, exchange
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,21 +28,6 @@ class Session:
 
 class _AskerGone(Exception):
     """The request asking the auth service on others' behalf was cancelled."""
-
-
-class _Discard:
-    """A sink for the auth service's answer body: the verdict is all in the head."""
-
-    __slots__ = ()
-
-    def body(self, data: bytes) -> None:
-        pass
-
-    def end(self) -> None:
-        pass
-
-    def flush(self) -> None:
-        pass
 
 
 class AuthClient:
@@ -108,7 +93,7 @@ class AuthClient:
         head = encode_request_head(b"GET", b"/verify", [(b"Host", b"auth"), (b"Cookie", cookie)])
         conn, response, _ = await exchange(self._pool, b"GET", head)
         try:
-            await conn.relay(_Discard())
+            await conn.relay(DISCARD)
         finally:
             self._pool.release(conn)
         if response.status in (401, 403):

@@ -22,7 +22,7 @@ from proxy.cache import (
 from proxy.exchange import Exchange
 from proxy.headers import Headers, encode_request_head, request_fields, response_fields
 from proxy.http1 import Framing, RequestHead, ResponseHead
-from proxy.upstream import Pool, Sink, UpstreamConnection, exchange
+from proxy.upstream import DISCARD, Pool, Sink, UpstreamConnection, exchange
 
 
 class Client(Protocol):
@@ -132,22 +132,6 @@ def answer_from_cache(
     sink.end()
     sink.flush()
     ex.cache = "hit"
-
-
-class _Discard:
-    """The sink for a response with no body to relay (a 304 the cache answers from)."""
-
-    def body(self, data: bytes) -> None:
-        pass
-
-    def end(self) -> None:
-        pass
-
-    def flush(self) -> None:
-        pass
-
-
-DISCARD = _Discard()
 
 
 def revalidation_headers(outbound: Headers, stale: Entry) -> Headers:

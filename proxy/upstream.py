@@ -28,6 +28,24 @@ class Sink(Protocol):
         """Called after each batch of events: write out what body() and end() collected."""
 
 
+class _Discard:
+    """A sink for a response whose head says it all (an auth verdict, a 304 for the cache)."""
+
+    __slots__ = ()
+
+    def body(self, data: bytes) -> None:
+        pass
+
+    def end(self) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+
+DISCARD = _Discard()
+
+
 class UpstreamConnection(asyncio.Protocol):
     """One HTTP/1.1 connection to an upstream, carrying one exchange at a time."""
 
