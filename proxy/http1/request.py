@@ -224,6 +224,10 @@ class RequestParser:
         host = hosts[0].strip(b" \t") if hosts else b""  # RFC 9110 §5.5: OWS is not value
         if _HOST_FORBIDDEN.intersection(host):
             raise errors.BadRequest("Invalid Host header.")
+        if version == b"1.1" and not host:
+            # RFC 9112 §3.2: the http scheme always has an authority, so an empty Host
+            # (allowed only for URIs without one) names no site at all.
+            raise errors.BadRequest("The Host header must not be empty.")
 
         framing = Framing.NONE
         if transfer_encoding is not None:
@@ -276,5 +280,7 @@ class ExpectationFailed(errors.ClientError):
 def _classify(exc: httptools.HttpParserError) -> errors.ProxyError:
     message = str(exc) or "malformed request"
     if "overflow" in message and "Content-Length" in message:
-        return errors.PayloadTooLarge()
+        # A length that does not fit in 64 bits is unparsable framing, not a large body
+        # (RFC 9112 §6.3); a parsable length over the limit is the 413 in _build_head.
+        return errors.BadRequest("Content-Length is too large to represent.")
     return errors.BadRequest(f"Malformed request: {message}.")

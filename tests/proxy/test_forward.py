@@ -160,9 +160,9 @@ def test_http10_without_host_gets_one():
     assert values(out, b"host") == [b"localhost"]
 
 
-@pytest.mark.parametrize("line", [b"GET / HTTP/1.1", b"GET / HTTP/1.0"])
-def test_empty_host_is_forwarded_as_exactly_one_host(line):
-    out = upstream_headers(request(b"Host: ", line=line), PEER, None, NOW)
+def test_http10_empty_host_is_forwarded_as_exactly_one_host():
+    # HTTP/1.1 refuses an empty Host in the parser (RFC 9112 §3.2); 1.0 has no such rule.
+    out = upstream_headers(request(b"Host: ", line=b"GET / HTTP/1.0"), PEER, None, NOW)
     assert len(values(out, b"host")) == 1
 
 

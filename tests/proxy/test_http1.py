@@ -372,17 +372,31 @@ def test_refused_the_same_byte_by_byte(raw, status):
 
 
 @pytest.mark.parametrize(
-    "length",
+    ("length", "status"),
     [
-        pytest.param(b"99999999999999999999999", id="overflow"),
-        pytest.param(b"18446744073709551616", id="2**64"),
-        pytest.param(b"18446744073709551615", id="2**64-1"),
+        # Unrepresentable: unparsable framing (RFC 9112 §6.3).
+        pytest.param(b"99999999999999999999999", 400, id="overflow"),
+        pytest.param(b"18446744073709551616", 400, id="2**64"),
+        # Parsable, only over the limit: an honest "too large".
+        pytest.param(b"18446744073709551615", 413, id="2**64-1"),
     ],
 )
-def test_content_length_overflow_refused(length):
-    # Plain digits, only too many of them: 413 (an honest "too large") or 400 both close.
+def test_content_length_overflow_refused(length, status):
     [error] = parse(post(b"Content-Length: " + length, body=b"abc"))
-    assert isinstance(error, errors.ProxyError) and error.status in (400, 413) and error.close
+    assert isinstance(error, errors.ProxyError) and error.status == status and error.close
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(b"GET / HTTP/1.1\r\nHost:\r\n\r\n", id="empty"),
+        pytest.param(b"GET / HTTP/1.1\r\nHost:  \r\n\r\n", id="only-spaces"),
+    ],
+)
+def test_http11_empty_host_refused(raw):
+    # RFC 9112 §3.2: an http URI always has an authority, so the Host field cannot be empty.
+    [error] = parse(raw)
+    assert isinstance(error, errors.ProxyError) and error.status == 400
 
 
 def test_http_1_2_refused():
