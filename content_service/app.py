@@ -29,14 +29,23 @@ from content_service.files import (
     cache_control,
     large_variant,
 )
+from content_service.logs import current_request_id, log
+from content_service.metrics import CONTENT_TYPE as METRICS_TYPE
+from content_service.metrics import Metrics
 from content_service.paths import BadPath, RequestPath, parse_request_path
 from content_service.ranges import ByteRange, Unsatisfiable, parse_range
+from content_service.security import (
+    HTML_HEADERS,
+    NOSNIFF,
+    OPEN_PATHS,
+    REQUEST_ID_FIELD,
+    TOKEN_FIELD,
+    request_id,
+    token_allows,
+)
+from content_service.stream import stream_file
 
 T = TypeVar("T")
-
-# Large enough that a 50 MB file takes only a couple of hundred thread hops,
-# small enough that many parallel downloads stay cheap in memory.
-STREAM_CHUNK = 256 * 1024
 
 # The request fields this service looks at; everything else is skipped in
 # one pass over the raw header list.
@@ -49,6 +58,8 @@ _FIELDS = frozenset(
         b"if-unmodified-since",
         b"range",
         b"if-range",
+        TOKEN_FIELD,
+        REQUEST_ID_FIELD,
     }
 )
 _CONDITIONAL = (b"if-match", b"if-none-match", b"if-modified-since", b"if-unmodified-since")
@@ -79,11 +90,30 @@ async def _in_thread(fn: Callable[..., T], *args: object) -> T:
     return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
 
+class Observed:
+    """The server's `send`, seen on the way: status and body bytes, for metrics and logs."""
+
+    __slots__ = ("_metrics", "_send", "status")
+
+    def __init__(self, send: Send, metrics: Metrics) -> None:
+        self._send, self._metrics, self.status = send, metrics, 0
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self._metrics.response(self.status)
+        else:
+            # Counted before the send, so a chunk waiting in it counts as handed over.
+            self._metrics.sent(len(message.get("body", b"")))
+        await self._send(message)
+
+
 class ContentApp:
     """GET and HEAD for the files under the content root; see the module doc."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.metrics = Metrics()
         self.store = FileStore(
             str(settings.content_root),
             settings.memory_max,
@@ -93,7 +123,12 @@ class ContentApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            await self.handle(scope, receive, send)
+            observed = Observed(send, self.metrics)
+            await self.handle(scope, receive, observed)
+            if observed.status >= 400:
+                # Successes are in the proxy's access log; these are worth a line here.
+                target = scope.get("raw_path", b"").decode("ascii", "backslashreplace")
+                log.info("%s %s %d", scope["method"], target[:200], observed.status)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
         elif kind == "websocket":
@@ -111,15 +146,20 @@ class ContentApp:
                 return
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fields = request_fields(scope["headers"])
+        current_request_id.set(request_id(fields.get(REQUEST_ID_FIELD)))
         method: str = scope["method"]
-        if method != "GET" and method != "HEAD":
-            # §15.5.6: a 405 must list the methods the target supports.
-            await self._simple(send, 405, head=False, extra=[(b"allow", b"GET, HEAD")])
-            return
         head = method == "HEAD"
         path: str = scope["path"]
-        if path == "/healthz":
-            await _send(send, 200, [_ctype(pages.TEXT_PLAIN), _clen(3), _NO_STORE], b"ok\n", head)
+        if path in OPEN_PATHS and (head or method == "GET"):
+            await self._operations(path, head, send)
+            return
+        if not token_allows(self.settings.internal_token, fields.get(TOKEN_FIELD)):
+            await _send(send, 403, _html_headers(len(pages.BUILTIN_403)), pages.BUILTIN_403, head)
+            return
+        if method != "GET" and not head:
+            # §15.5.6: a 405 must list the methods the target supports.
+            await self._simple(send, 405, head=False, extra=[(b"allow", b"GET, HEAD")])
             return
         try:
             request_path = parse_request_path(path)
@@ -131,13 +171,15 @@ class ContentApp:
             return
         key = request_path.key
         entry = self.store.cached(key)
+        # A hit is a body answered from memory; a lookup or a streamed file reads the disk.
+        hit = entry is not None and entry.identity is not None
+        (self.metrics.cache_hit if hit else self.metrics.cache_miss).inc()
         if entry is None:
             entry = await _in_thread(self.store.load, request_path)
             if entry is None:
                 await self.not_found(send, head)
                 return
             self.store.remember(key, entry)
-        fields = request_fields(scope["headers"])
         if entry.identity is not None:
             await self._respond(entry, entry.identity, entry.mtime, fields, head, send, None, None)
             return
@@ -227,7 +269,7 @@ class ContentApp:
         if head or fd is None or receive is None:
             await send({"type": "http.response.body", "body": b""})
             return
-        await _stream(fd, 0, variant.size, send, receive)
+        await stream_file(fd, 0, variant.size, send, receive)
 
     @staticmethod
     async def _partial(
@@ -248,7 +290,21 @@ class ContentApp:
             return
         assert fd is not None and receive is not None
         await send({"type": "http.response.start", "status": 206, "headers": headers})
-        await _stream(fd, byte_range.first, byte_range.length, send, receive)
+        await stream_file(fd, byte_range.first, byte_range.length, send, receive)
+
+    async def _operations(self, path: str, head: bool, send: Send) -> None:
+        """/healthz, /readyz, /metrics: before the token and any file (CONTRACT.md)."""
+        status, content_type, body = 200, pages.TEXT_PLAIN, b"ok\n"
+        if path == "/readyz":
+            problem = await _in_thread(self.store.root_problem)
+            if problem is None:
+                body = b"ready\n"
+            else:
+                status, body = 503, f"not ready: {problem}\n".encode()
+        elif path == "/metrics":
+            content_type, body = METRICS_TYPE, self.metrics.render()
+        headers = [_ctype(content_type), _clen(len(body)), _NO_STORE, NOSNIFF]
+        await _send(send, status, headers, body, head)
 
     async def not_found(self, send: Send, head: bool) -> None:
         """The HTML 404 page: CONTENT_ROOT/404.html if there is one."""
@@ -260,20 +316,22 @@ class ContentApp:
         body = pages.BUILTIN_404
         if entry is not None and entry.identity is not None and entry.identity.body is not None:
             body = entry.identity.body
-        headers = [_ctype(pages.TEXT_HTML), _clen(len(body)), _NO_STORE, _NOSNIFF]
-        await _send(send, 404, headers, body, head)
+        await _send(send, 404, _html_headers(len(body)), body, head)
 
     @staticmethod
     async def _simple(
         send: Send, status: int, head: bool, extra: list[tuple[bytes, bytes]] | None = None
     ) -> None:
         body = pages.REASONS[status]
-        headers = [_ctype(pages.TEXT_PLAIN), _clen(len(body)), *(extra or ()), _NOSNIFF]
+        headers = [_ctype(pages.TEXT_PLAIN), _clen(len(body)), *(extra or ()), NOSNIFF]
         await _send(send, status, headers, body, head)
 
 
 _NO_STORE = (b"cache-control", b"no-store")
-_NOSNIFF = (b"x-content-type-options", b"nosniff")
+
+
+def _html_headers(length: int) -> list[tuple[bytes, bytes]]:
+    return [_ctype(pages.TEXT_HTML), _clen(length), _NO_STORE, *HTML_HEADERS]
 
 
 def _ctype(value: bytes) -> tuple[bytes, bytes]:
@@ -290,44 +348,6 @@ async def _send(
     # §9.3.2: HEAD gets the same header fields as GET, and no content.
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": b"" if head else body})
-
-
-async def _stream(fd: int, offset: int, length: int, send: Send, receive: Receive) -> None:
-    """Send `length` bytes of `fd` from `offset`, one chunk in memory at a time.
-
-    uvicorn silently drops what is sent after the client went away, so a
-    watcher task notices `http.disconnect` and the loop stops reading the
-    rest of a big file for nobody.
-    """
-    gone = asyncio.Event()
-
-    async def watch() -> None:
-        while True:
-            message: Message = await receive()
-            if message["type"] == "http.disconnect":
-                gone.set()
-                return
-
-    watcher = asyncio.ensure_future(watch())
-    loop = asyncio.get_running_loop()
-    try:
-        remaining = length
-        while remaining > 0 and not gone.is_set():
-            chunk = await loop.run_in_executor(
-                None, os.pread, fd, min(STREAM_CHUNK, remaining), offset
-            )
-            if not chunk:
-                # The file shrank under us; Content-Length can no longer be
-                # honoured, and raising makes the server drop the connection
-                # rather than leave the client waiting.
-                raise RuntimeError("file shorter than its Content-Length")
-            offset += len(chunk)
-            remaining -= len(chunk)
-            await send({"type": "http.response.body", "body": chunk, "more_body": remaining > 0})
-        if length == 0:
-            await send({"type": "http.response.body", "body": b""})
-    finally:
-        watcher.cancel()
 
 
 def create_app(settings: Settings) -> ContentApp:
