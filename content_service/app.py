@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from content_service import pages
 from content_service.conditional import Conditions, evaluate, if_range_allows
@@ -40,7 +40,6 @@ from content_service.security import (
     OPEN_PATHS,
     REQUEST_ID_FIELD,
     TOKEN_FIELD,
-    request_id,
     token_allows,
 )
 from content_service.stream import stream_file
@@ -90,24 +89,6 @@ async def _in_thread(fn: Callable[..., T], *args: object) -> T:
     return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
 
-class Observed:
-    """The server's `send`, seen on the way: status and body bytes, for metrics and logs."""
-
-    __slots__ = ("_metrics", "_send", "status")
-
-    def __init__(self, send: Send, metrics: Metrics) -> None:
-        self._send, self._metrics, self.status = send, metrics, 0
-
-    async def __call__(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self.status = message["status"]
-            self._metrics.response(self.status)
-        else:
-            # Counted before the send, so a chunk waiting in it counts as handed over.
-            self._metrics.sent(len(message.get("body", b"")))
-        await self._send(message)
-
-
 class ContentApp:
     """GET and HEAD for the files under the content root; see the module doc."""
 
@@ -123,12 +104,7 @@ class ContentApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            observed = Observed(send, self.metrics)
-            await self.handle(scope, receive, observed)
-            if observed.status >= 400:
-                # Successes are in the proxy's access log; these are worth a line here.
-                target = scope.get("raw_path", b"").decode("ascii", "backslashreplace")
-                log.info("%s %s %d", scope["method"], target[:200], observed.status)
+            await self.handle(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
         elif kind == "websocket":
@@ -147,7 +123,9 @@ class ContentApp:
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         fields = request_fields(scope["headers"])
-        current_request_id.set(request_id(fields.get(REQUEST_ID_FIELD)))
+        rid = fields.get(REQUEST_ID_FIELD)
+        if rid is not None:
+            current_request_id.set(rid)
         method: str = scope["method"]
         head = method == "HEAD"
         path: str = scope["path"]
@@ -155,7 +133,10 @@ class ContentApp:
             await self._operations(path, head, send)
             return
         if not token_allows(self.settings.internal_token, fields.get(TOKEN_FIELD)):
-            await _send(send, 403, _html_headers(len(pages.BUILTIN_403)), pages.BUILTIN_403, head)
+            target = scope.get("raw_path", b"").decode("ascii", "backslashreplace")[:200]
+            log.warning("refused %s %s: no valid X-Gatehouse-Token", method, target)
+            body = pages.BUILTIN_403
+            await self._send(send, 403, _html_headers(len(body)), body, head)
             return
         if method != "GET" and not head:
             # §15.5.6: a 405 must list the methods the target supports.
@@ -172,8 +153,10 @@ class ContentApp:
         key = request_path.key
         entry = self.store.cached(key)
         # A hit is a body answered from memory; a lookup or a streamed file reads the disk.
-        hit = entry is not None and entry.identity is not None
-        (self.metrics.cache_hit if hit else self.metrics.cache_miss).inc()
+        if entry is not None and entry.identity is not None:
+            self.metrics.cache_hits += 1
+        else:
+            self.metrics.cache_misses += 1
         if entry is None:
             entry = await _in_thread(self.store.load, request_path)
             if entry is None:
@@ -238,7 +221,7 @@ class ContentApp:
             )
             status = evaluate(conditions, variant.etag, mtime)
             if status == 304:
-                await _send(send, 304, variant.not_modified_headers, b"", True)
+                await self._send(send, 304, variant.not_modified_headers, b"", True)
                 return
             if status == 412:
                 await self._simple(send, 412, head)
@@ -263,16 +246,16 @@ class ContentApp:
                     return
 
         if variant.body is not None:
-            await _send(send, 200, variant.ok_headers, variant.body, head)
+            await self._send(send, 200, variant.ok_headers, variant.body, head)
             return
-        await send({"type": "http.response.start", "status": 200, "headers": variant.ok_headers})
+        await self._start(send, 200, variant.ok_headers)
         if head or fd is None or receive is None:
             await send({"type": "http.response.body", "body": b""})
             return
-        await stream_file(fd, 0, variant.size, send, receive)
+        await stream_file(fd, 0, variant.size, send, receive, self.metrics)
 
-    @staticmethod
     async def _partial(
+        self,
         variant: Variant,
         byte_range: ByteRange,
         send: Send,
@@ -286,11 +269,11 @@ class ContentApp:
         ]
         if variant.body is not None:
             body = variant.body[byte_range.first : byte_range.last + 1]
-            await _send(send, 206, headers, body, False)
+            await self._send(send, 206, headers, body, False)
             return
         assert fd is not None and receive is not None
-        await send({"type": "http.response.start", "status": 206, "headers": headers})
-        await stream_file(fd, byte_range.first, byte_range.length, send, receive)
+        await self._start(send, 206, headers)
+        await stream_file(fd, byte_range.first, byte_range.length, send, receive, self.metrics)
 
     async def _operations(self, path: str, head: bool, send: Send) -> None:
         """/healthz, /readyz, /metrics: before the token and any file (CONTRACT.md)."""
@@ -304,7 +287,22 @@ class ContentApp:
         elif path == "/metrics":
             content_type, body = METRICS_TYPE, self.metrics.render()
         headers = [_ctype(content_type), _clen(len(body)), _NO_STORE, NOSNIFF]
-        await _send(send, status, headers, body, head)
+        await self._send(send, status, headers, body, head)
+
+    async def _start(self, send: Send, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        self.metrics.by_class[status // 100] += 1
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+
+    async def _send(
+        self, send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes, head: bool
+    ) -> None:
+        """A whole response: start and body, counted in the metrics."""
+        self.metrics.by_class[status // 100] += 1
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        if head:
+            body = b""  # §9.3.2: HEAD gets the same header fields as GET, and no content.
+        self.metrics.sent_bytes += len(body)
+        await send({"type": "http.response.body", "body": body})
 
     async def not_found(self, send: Send, head: bool) -> None:
         """The HTML 404 page: CONTENT_ROOT/404.html if there is one."""
@@ -316,15 +314,14 @@ class ContentApp:
         body = pages.BUILTIN_404
         if entry is not None and entry.identity is not None and entry.identity.body is not None:
             body = entry.identity.body
-        await _send(send, 404, _html_headers(len(body)), body, head)
+        await self._send(send, 404, _html_headers(len(body)), body, head)
 
-    @staticmethod
     async def _simple(
-        send: Send, status: int, head: bool, extra: list[tuple[bytes, bytes]] | None = None
+        self, send: Send, status: int, head: bool, extra: list[tuple[bytes, bytes]] | None = None
     ) -> None:
         body = pages.REASONS[status]
         headers = [_ctype(pages.TEXT_PLAIN), _clen(len(body)), *(extra or ()), NOSNIFF]
-        await _send(send, status, headers, body, head)
+        await self._send(send, status, headers, body, head)
 
 
 _NO_STORE = (b"cache-control", b"no-store")
@@ -340,14 +337,6 @@ def _ctype(value: bytes) -> tuple[bytes, bytes]:
 
 def _clen(length: int) -> tuple[bytes, bytes]:
     return (b"content-length", str(length).encode())
-
-
-async def _send(
-    send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes, head: bool
-) -> None:
-    # §9.3.2: HEAD gets the same header fields as GET, and no content.
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": b"" if head else body})
 
 
 def create_app(settings: Settings) -> ContentApp:

@@ -12,7 +12,8 @@ waited in `send`. Now a download holds at most one chunk:
 
 Reading stays fast without a thread hop per chunk: a chunk the page cache holds is
 read on the event loop with preadv2's RWF_NOWAIT, which never waits for the disk;
-only a chunk that must come from the disk goes to a worker thread.
+only a chunk that must come from the disk goes to a worker thread. Each such chunk
+yields to the loop once, so a fast download does not starve other connections.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import os
 from starlette.types import Message, Receive, Send
 
 from content_service.logs import log
+from content_service.metrics import Metrics
 
 # What one download may hold in the process while its client reads nothing.
 CHUNK = 64 * 1024
@@ -51,7 +53,9 @@ def read_cached(fd: int, offset: int, size: int) -> bytearray | None:
     return buf
 
 
-async def stream_file(fd: int, offset: int, length: int, send: Send, receive: Receive) -> None:
+async def stream_file(
+    fd: int, offset: int, length: int, send: Send, receive: Receive, metrics: Metrics
+) -> None:
     """Send `length` bytes of `fd` from `offset`, holding at most one chunk at a time.
 
     uvicorn silently drops what is sent after the client went away, so a watcher task
@@ -80,6 +84,10 @@ async def stream_file(fd: int, offset: int, length: int, send: Send, receive: Re
             chunk: bytes | bytearray | None = read_cached(fd, offset, size)
             if chunk is None:
                 chunk = await loop.run_in_executor(None, os.pread, fd, size, offset)
+            else:
+                # Neither that read nor a send that fits the socket buffer yields, so
+                # let the other connections, and the disconnect watcher, have a turn.
+                await asyncio.sleep(0)
             if not chunk:
                 # The file shrank under us; Content-Length can no longer be
                 # honoured, and raising makes the server drop the connection
@@ -87,6 +95,7 @@ async def stream_file(fd: int, offset: int, length: int, send: Send, receive: Re
                 raise RuntimeError("file shorter than its Content-Length")
             offset += len(chunk)
             remaining -= len(chunk)
+            metrics.sent_bytes += len(chunk)
             # uvicorn writes any bytes-like body as it is; a fresh buffer per chunk
             # means nothing here can change bytes the transport still holds.
             await send({"type": "http.response.body", "body": chunk, "more_body": remaining > 0})

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import socket
+import time
 
 import pytest
 
 from content_service.security import CONTENT_SECURITY_POLICY, request_id, token_allows
-from tests.content_service.conftest import TOKEN, Reply, Site, fetch
+from tests.content_service.conftest import BIG_SIZE, TOKEN, Reply, Site, fetch
 from tests.support import Service
 
 pytestmark = pytest.mark.timeout(60)
@@ -158,12 +160,24 @@ def test_start_up_line(guarded: Service) -> None:
 
 
 def test_log_lines_carry_the_request_id(guarded: Service) -> None:
-    authorized(guarded, "/nowhere-abc", X_Request_ID="req-404-abc")
     get(guarded, "/index.html", X_Request_ID="req-403-abc")
-    authorized(guarded, "/hello.txt", X_Request_ID="req-200-abc")  # success: not logged
-    authorized(guarded, "/nowhere-xyz", X_Request_ID="bad id\twith tab")
+    get(guarded, "/hello.txt", X_Request_ID="bad id\twith tab")
+    authorized(guarded, "/hello.txt", X_Request_ID="req-200-abc")  # success: no line
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)  # leave mid-way
+        sock.connect(("127.0.0.1", guarded.port))
+        sock.sendall(
+            b"GET /big.bin HTTP/1.1\r\nHost: x\r\nX-Request-ID: req-cut-abc\r\n"
+            + f"X-Gatehouse-Token: {TOKEN}\r\n\r\n".encode()
+        )
+        sock.recv(65536)
+    refused = r"WARNING refused GET {}: no valid X-Gatehouse-Token"
+    cut = rf"INFO client went away after \d+ of {BIG_SIZE} bytes request_id=req-cut-abc$"
+    deadline = time.monotonic() + 10
+    while not re.search(cut, guarded.output(), re.M):
+        assert time.monotonic() < deadline, guarded.output()
+        time.sleep(0.05)
     log = guarded.output()
-    assert re.search(r"INFO GET /nowhere-abc 404 request_id=req-404-abc$", log, re.M)
-    assert re.search(r"INFO GET /index.html 403 request_id=req-403-abc$", log, re.M)
+    assert re.search(refused.format("/index.html") + " request_id=req-403-abc$", log, re.M)
+    assert re.search(refused.format("/hello.txt") + "$", log, re.M)  # a malformed id: none
     assert "req-200-abc" not in log
-    assert re.search(r"INFO GET /nowhere-xyz 404$", log, re.M)
