@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from content_service import pages
 from content_service.conditional import Conditions, evaluate, if_range_allows
@@ -248,7 +248,7 @@ class ContentApp:
         if variant.body is not None:
             await self._send(send, 200, variant.ok_headers, variant.body, head)
             return
-        await self._start(send, 200, variant.ok_headers)
+        await send(self._start(200, variant.ok_headers))
         if head or fd is None or receive is None:
             await send({"type": "http.response.body", "body": b""})
             return
@@ -272,7 +272,7 @@ class ContentApp:
             await self._send(send, 206, headers, body, False)
             return
         assert fd is not None and receive is not None
-        await self._start(send, 206, headers)
+        await send(self._start(206, headers))
         await stream_file(fd, byte_range.first, byte_range.length, send, receive, self.metrics)
 
     async def _operations(self, path: str, head: bool, send: Send) -> None:
@@ -289,16 +289,16 @@ class ContentApp:
         headers = [_ctype(content_type), _clen(len(body)), _NO_STORE, NOSNIFF]
         await self._send(send, status, headers, body, head)
 
-    async def _start(self, send: Send, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+    def _start(self, status: int, headers: list[tuple[bytes, bytes]]) -> Message:
+        """The message starting a response, counted in the metrics."""
         self.metrics.by_class[status // 100] += 1
-        await send({"type": "http.response.start", "status": status, "headers": headers})
+        return {"type": "http.response.start", "status": status, "headers": headers}
 
     async def _send(
         self, send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes, head: bool
     ) -> None:
         """A whole response: start and body, counted in the metrics."""
-        self.metrics.by_class[status // 100] += 1
-        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send(self._start(status, headers))
         if head:
             body = b""  # §9.3.2: HEAD gets the same header fields as GET, and no content.
         self.metrics.sent_bytes += len(body)
