@@ -8,9 +8,9 @@ violation and no console error.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
+from playwright.sync_api import Browser, sync_playwright
 
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.support import Service, free_port
@@ -19,7 +19,6 @@ pytestmark = [
     pytest.mark.timeout(90),
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium"),
 ]
-playwright = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +33,8 @@ def shipped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with playwright.sync_playwright() as p:
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             yield b
@@ -49,7 +48,7 @@ def browser() -> Iterator[Any]:
     ids=["login", "story", "not-found"],
 )
 def test_page_renders_without_violations(
-    shipped: Service, browser: Any, path: str, status: int, images: int
+    shipped: Service, browser: Browser, path: str, status: int, images: int
 ) -> None:
     page = browser.new_page()
     try:
