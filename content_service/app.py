@@ -29,14 +29,22 @@ from content_service.files import (
     cache_control,
     large_variant,
 )
+from content_service.logs import current_request_id, log
+from content_service.metrics import CONTENT_TYPE as METRICS_TYPE
+from content_service.metrics import Metrics
 from content_service.paths import BadPath, RequestPath, parse_request_path
 from content_service.ranges import ByteRange, Unsatisfiable, parse_range
+from content_service.security import (
+    HTML_HEADERS,
+    NOSNIFF,
+    OPEN_PATHS,
+    REQUEST_ID_FIELD,
+    TOKEN_FIELD,
+    token_allows,
+)
+from content_service.stream import stream_file
 
 T = TypeVar("T")
-
-# Large enough that a 50 MB file takes only a couple of hundred thread hops,
-# small enough that many parallel downloads stay cheap in memory.
-STREAM_CHUNK = 256 * 1024
 
 # The request fields this service looks at; everything else is skipped in
 # one pass over the raw header list.
@@ -49,6 +57,8 @@ _FIELDS = frozenset(
         b"if-unmodified-since",
         b"range",
         b"if-range",
+        TOKEN_FIELD,
+        REQUEST_ID_FIELD,
     }
 )
 _CONDITIONAL = (b"if-match", b"if-none-match", b"if-modified-since", b"if-unmodified-since")
@@ -84,6 +94,7 @@ class ContentApp:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.metrics = Metrics()
         self.store = FileStore(
             str(settings.content_root),
             settings.memory_max,
@@ -111,15 +122,25 @@ class ContentApp:
                 return
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fields = request_fields(scope["headers"])
+        rid = fields.get(REQUEST_ID_FIELD)
+        if rid is not None:
+            current_request_id.set(rid)
         method: str = scope["method"]
-        if method != "GET" and method != "HEAD":
-            # §15.5.6: a 405 must list the methods the target supports.
-            await self._simple(send, 405, head=False, extra=[(b"allow", b"GET, HEAD")])
-            return
         head = method == "HEAD"
         path: str = scope["path"]
-        if path == "/healthz":
-            await _send(send, 200, [_ctype(pages.TEXT_PLAIN), _clen(3), _NO_STORE], b"ok\n", head)
+        if path in OPEN_PATHS and (head or method == "GET"):
+            await self._operations(path, head, send)
+            return
+        if not token_allows(self.settings.internal_token, fields.get(TOKEN_FIELD)):
+            target = scope.get("raw_path", b"").decode("ascii", "backslashreplace")[:200]
+            log.warning("refused %s %s: no valid X-Gatehouse-Token", method, target)
+            body = pages.BUILTIN_403
+            await self._send(send, 403, _html_headers(len(body)), body, head)
+            return
+        if method != "GET" and not head:
+            # §15.5.6: a 405 must list the methods the target supports.
+            await self._simple(send, 405, head=False, extra=[(b"allow", b"GET, HEAD")])
             return
         try:
             request_path = parse_request_path(path)
@@ -131,13 +152,17 @@ class ContentApp:
             return
         key = request_path.key
         entry = self.store.cached(key)
+        # A hit is a body answered from memory; a lookup or a streamed file reads the disk.
+        if entry is not None and entry.identity is not None:
+            self.metrics.cache_hits += 1
+        else:
+            self.metrics.cache_misses += 1
         if entry is None:
             entry = await _in_thread(self.store.load, request_path)
             if entry is None:
                 await self.not_found(send, head)
                 return
             self.store.remember(key, entry)
-        fields = request_fields(scope["headers"])
         if entry.identity is not None:
             await self._respond(entry, entry.identity, entry.mtime, fields, head, send, None, None)
             return
@@ -196,7 +221,7 @@ class ContentApp:
             )
             status = evaluate(conditions, variant.etag, mtime)
             if status == 304:
-                await _send(send, 304, variant.not_modified_headers, b"", True)
+                await self._send(send, 304, variant.not_modified_headers, b"", True)
                 return
             if status == 412:
                 await self._simple(send, 412, head)
@@ -221,16 +246,16 @@ class ContentApp:
                     return
 
         if variant.body is not None:
-            await _send(send, 200, variant.ok_headers, variant.body, head)
+            await self._send(send, 200, variant.ok_headers, variant.body, head)
             return
-        await send({"type": "http.response.start", "status": 200, "headers": variant.ok_headers})
+        await send(self._start(200, variant.ok_headers))
         if head or fd is None or receive is None:
             await send({"type": "http.response.body", "body": b""})
             return
-        await _stream(fd, 0, variant.size, send, receive)
+        await stream_file(fd, 0, variant.size, send, receive, self.metrics)
 
-    @staticmethod
     async def _partial(
+        self,
         variant: Variant,
         byte_range: ByteRange,
         send: Send,
@@ -244,11 +269,40 @@ class ContentApp:
         ]
         if variant.body is not None:
             body = variant.body[byte_range.first : byte_range.last + 1]
-            await _send(send, 206, headers, body, False)
+            await self._send(send, 206, headers, body, False)
             return
         assert fd is not None and receive is not None
-        await send({"type": "http.response.start", "status": 206, "headers": headers})
-        await _stream(fd, byte_range.first, byte_range.length, send, receive)
+        await send(self._start(206, headers))
+        await stream_file(fd, byte_range.first, byte_range.length, send, receive, self.metrics)
+
+    async def _operations(self, path: str, head: bool, send: Send) -> None:
+        """/healthz, /readyz, /metrics: before the token and any file (CONTRACT.md)."""
+        status, content_type, body = 200, pages.TEXT_PLAIN, b"ok\n"
+        if path == "/readyz":
+            problem = await _in_thread(self.store.root_problem)
+            if problem is None:
+                body = b"ready\n"
+            else:
+                status, body = 503, f"not ready: {problem}\n".encode()
+        elif path == "/metrics":
+            content_type, body = METRICS_TYPE, self.metrics.render()
+        headers = [_ctype(content_type), _clen(len(body)), _NO_STORE, NOSNIFF]
+        await self._send(send, status, headers, body, head)
+
+    def _start(self, status: int, headers: list[tuple[bytes, bytes]]) -> Message:
+        """The message starting a response, counted in the metrics."""
+        self.metrics.by_class[status // 100] += 1
+        return {"type": "http.response.start", "status": status, "headers": headers}
+
+    async def _send(
+        self, send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes, head: bool
+    ) -> None:
+        """A whole response: start and body, counted in the metrics."""
+        await send(self._start(status, headers))
+        if head:
+            body = b""  # §9.3.2: HEAD gets the same header fields as GET, and no content.
+        self.metrics.sent_bytes += len(body)
+        await send({"type": "http.response.body", "body": body})
 
     async def not_found(self, send: Send, head: bool) -> None:
         """The HTML 404 page: CONTENT_ROOT/404.html if there is one."""
@@ -260,20 +314,21 @@ class ContentApp:
         body = pages.BUILTIN_404
         if entry is not None and entry.identity is not None and entry.identity.body is not None:
             body = entry.identity.body
-        headers = [_ctype(pages.TEXT_HTML), _clen(len(body)), _NO_STORE, _NOSNIFF]
-        await _send(send, 404, headers, body, head)
+        await self._send(send, 404, _html_headers(len(body)), body, head)
 
-    @staticmethod
     async def _simple(
-        send: Send, status: int, head: bool, extra: list[tuple[bytes, bytes]] | None = None
+        self, send: Send, status: int, head: bool, extra: list[tuple[bytes, bytes]] | None = None
     ) -> None:
         body = pages.REASONS[status]
-        headers = [_ctype(pages.TEXT_PLAIN), _clen(len(body)), *(extra or ()), _NOSNIFF]
-        await _send(send, status, headers, body, head)
+        headers = [_ctype(pages.TEXT_PLAIN), _clen(len(body)), *(extra or ()), NOSNIFF]
+        await self._send(send, status, headers, body, head)
 
 
 _NO_STORE = (b"cache-control", b"no-store")
-_NOSNIFF = (b"x-content-type-options", b"nosniff")
+
+
+def _html_headers(length: int) -> list[tuple[bytes, bytes]]:
+    return [_ctype(pages.TEXT_HTML), _clen(length), _NO_STORE, *HTML_HEADERS]
 
 
 def _ctype(value: bytes) -> tuple[bytes, bytes]:
@@ -282,52 +337,6 @@ def _ctype(value: bytes) -> tuple[bytes, bytes]:
 
 def _clen(length: int) -> tuple[bytes, bytes]:
     return (b"content-length", str(length).encode())
-
-
-async def _send(
-    send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes, head: bool
-) -> None:
-    # §9.3.2: HEAD gets the same header fields as GET, and no content.
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": b"" if head else body})
-
-
-async def _stream(fd: int, offset: int, length: int, send: Send, receive: Receive) -> None:
-    """Send `length` bytes of `fd` from `offset`, one chunk in memory at a time.
-
-    uvicorn silently drops what is sent after the client went away, so a
-    watcher task notices `http.disconnect` and the loop stops reading the
-    rest of a big file for nobody.
-    """
-    gone = asyncio.Event()
-
-    async def watch() -> None:
-        while True:
-            message: Message = await receive()
-            if message["type"] == "http.disconnect":
-                gone.set()
-                return
-
-    watcher = asyncio.ensure_future(watch())
-    loop = asyncio.get_running_loop()
-    try:
-        remaining = length
-        while remaining > 0 and not gone.is_set():
-            chunk = await loop.run_in_executor(
-                None, os.pread, fd, min(STREAM_CHUNK, remaining), offset
-            )
-            if not chunk:
-                # The file shrank under us; Content-Length can no longer be
-                # honoured, and raising makes the server drop the connection
-                # rather than leave the client waiting.
-                raise RuntimeError("file shorter than its Content-Length")
-            offset += len(chunk)
-            remaining -= len(chunk)
-            await send({"type": "http.response.body", "body": chunk, "more_body": remaining > 0})
-        if length == 0:
-            await send({"type": "http.response.body", "body": b""})
-    finally:
-        watcher.cancel()
 
 
 def create_app(settings: Settings) -> ContentApp:

@@ -44,7 +44,7 @@ def accepts_gzip(header: str) -> bool:
             star_q = q
         elif coding == "identity":
             identity_q = q
-    q = gzip_q if gzip_q is not None else star_q
-    if q is None or q <= 0.0:
+    chosen = gzip_q if gzip_q is not None else star_q
+    if chosen is None or chosen <= 0.0:
         return False
-    return identity_q is None or q >= identity_q
+    return identity_q is None or chosen >= identity_q

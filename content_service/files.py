@@ -19,6 +19,7 @@ from email.utils import formatdate
 
 from content_service.mime import content_type_for, is_compressible
 from content_service.paths import RequestPath, inside_root
+from content_service.security import HTML_HEADERS, NOSNIFF
 
 Headers = list[tuple[bytes, bytes]]
 Stamp = tuple[int, int, int, int]
@@ -105,6 +106,7 @@ def make_variant(
     # identity, 206 and 304 answers, so caches keep the two apart (§12.5.5).
     vary: Headers = [(b"vary", b"Accept-Encoding")] if is_compressible(content_type) else []
     coding: Headers = [(b"content-encoding", b"gzip")] if gzipped else []
+    security = HTML_HEADERS if content_type.startswith("text/html") else [NOSNIFF]
     partial: Headers = [
         (b"content-type", content_type.encode()),
         *coding,
@@ -112,7 +114,7 @@ def make_variant(
         *validators,
         *vary,
         (b"cache-control", caching),
-        (b"x-content-type-options", b"nosniff"),
+        *security,
     ]
     ok = [(b"content-length", str(size).encode()), *partial]
     # §15.4.5: a 304 carries the fields a 200 would have had for caching
@@ -182,6 +184,19 @@ class FileStore:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def root_problem(self) -> str | None:
+        """Why the root cannot be served, or None (for /readyz). Blocking: use a thread.
+
+        It lists the directory rather than asking os.access, which says yes to root
+        for any mode, so an unreadable or vanished root is really noticed.
+        """
+        try:
+            with os.scandir(self.root) as entries:
+                next(entries, None)
+        except OSError as exc:
+            return f"content root {self.root!r} is not readable: {exc.strerror or exc}"
+        return None
 
     def load(self, request_path: RequestPath) -> Entry | None:
         """Find the file for a checked request path; None means 404.

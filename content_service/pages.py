@@ -23,6 +23,25 @@ BUILTIN_404 = b"""<!doctype html>
 </html>
 """
 
+# The answer to a request without the proxy's X-Gatehouse-Token (issue 10).
+BUILTIN_403 = b"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Forbidden - Gatehouse</title>
+<link rel="stylesheet" href="/static/style.css">
+</head>
+<body>
+<header class="site-header"><a href="/">Gatehouse</a></header>
+<main class="card">
+<h1>Forbidden</h1>
+<p>This service answers only the Gatehouse proxy. Open the site through the proxy.</p>
+</main>
+</body>
+</html>
+"""
+
 TEXT_PLAIN = b"text/plain; charset=utf-8"
 TEXT_HTML = b"text/html; charset=utf-8"
 

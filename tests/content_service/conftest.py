@@ -15,6 +15,7 @@ import pytest
 from tests.support import Service, free_port, recv_until_closed
 
 SECRET_MARKER = b"TOP-SECRET-OUTSIDE-THE-ROOT"
+TOKEN = "test-internal-token"
 BIG_SIZE = 5 * 1024 * 1024 + 123  # not a multiple of any chunk size
 
 # A page of about 1.4 KB, like the login page the benchmark uses.
@@ -80,18 +81,33 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
     return build_site(tmp_path_factory.mktemp("content"))
 
 
-@pytest.fixture(scope="module")
-def service(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+def start(site: Site, tmp_path_factory: pytest.TempPathFactory, **env: str) -> Service:
     port = free_port()
     log = tmp_path_factory.mktemp("logs") / "content.log"
-    svc = Service(
-        "content_service", port, {"CONTENT_PORT": str(port), "CONTENT_ROOT": str(site.root)}, log
-    )
+    env = {"CONTENT_PORT": str(port), "CONTENT_ROOT": str(site.root), **env}
+    return Service("content_service", port, env, log)
+
+
+@pytest.fixture(scope="module")
+def service(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """The service without INTERNAL_TOKEN: it lets everyone in, as before."""
+    svc = start(site, tmp_path_factory)
     try:
         yield svc
     finally:
         svc.stop()
     # Whatever the tests did, the service must not have logged a traceback.
+    assert "Traceback" not in svc.output(), svc.output()
+
+
+@pytest.fixture(scope="module")
+def guarded(site: Site, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """The service with INTERNAL_TOKEN=TOKEN."""
+    svc = start(site, tmp_path_factory, INTERNAL_TOKEN=TOKEN)
+    try:
+        yield svc
+    finally:
+        svc.stop()
     assert "Traceback" not in svc.output(), svc.output()
 
 

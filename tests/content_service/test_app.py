@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from content_service.app import create_app
 from content_service.config import Settings
@@ -101,3 +104,32 @@ def test_lifespan_and_websocket(tmp_path: Path) -> None:
     sent.clear()
     asyncio.run(app({"type": "websocket", "path": "/"}, receive, send))
     assert sent[0]["type"] == "websocket.close"
+
+
+def test_operations_come_before_site_files(tmp_path: Path) -> None:
+    for name in ("healthz", "readyz", "metrics"):
+        (tmp_path / name).write_bytes(b"a site file")
+    app = create_app(settings(tmp_path))
+    assert call(app, "GET", "/healthz")[::2] == (200, b"ok\n")
+    assert call(app, "GET", "/readyz")[::2] == (200, b"ready\n")
+    assert call(app, "GET", "/metrics")[2].startswith(b"# HELP gatehouse_content_")
+    assert call(app, "GET", "/healthz/")[0] == 404  # only the exact paths
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda root: root.rmdir(), id="removed"),
+        pytest.param(lambda root: (root.rmdir(), root.write_bytes(b"x")), id="now-a-file"),
+    ],
+)
+def test_readyz_names_the_problem(tmp_path: Path, damage: Callable[[Path], object]) -> None:
+    root = tmp_path / "site"
+    root.mkdir()
+    app = create_app(settings(root))
+    damage(root)
+    status, headers, body = call(app, "GET", "/readyz")
+    assert status == 503
+    assert headers[b"content-type"] == b"text/plain; charset=utf-8"
+    assert body.startswith(f"not ready: content root {str(root)!r} is not readable: ".encode())
+    assert call(app, "GET", "/healthz")[0] == 200  # alive, just not ready

@@ -1,6 +1,5 @@
 import pytest
 
-from content_service.config import ConfigError, Settings
 from content_service.files import cache_control
 
 
@@ -9,10 +8,3 @@ from content_service.files import cache_control
 )
 def test_cache_control(max_age, value):
     assert cache_control(max_age) == value
-
-
-def test_max_age_setting(tmp_path):
-    assert Settings.from_env({"CONTENT_ROOT": str(tmp_path)}).max_age == 10
-    assert Settings.from_env({"CONTENT_ROOT": str(tmp_path), "CONTENT_MAX_AGE": "0"}).max_age == 0
-    with pytest.raises(ConfigError):
-        Settings.from_env({"CONTENT_ROOT": str(tmp_path), "CONTENT_MAX_AGE": "-1"})
