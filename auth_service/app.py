@@ -167,6 +167,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         valid = USERID_RE.fullmatch(userid) is not None
         encoded = await run_in_threadpool(store.password_hash, userid) if valid else None
         # An attempt that fails here stays "pending": counted as a failure, never a success.
+        metrics.password_checks.inc()
         verdict = await passwords.check_queued(passwd, encoded)
         settled = await run_in_threadpool(
             regulator.finish, attempt, key, address, verdict.ok, clock()

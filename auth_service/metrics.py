@@ -37,6 +37,11 @@ class Metrics:
             ["scope"],
             registry=self.registry,
         )
+        self.password_checks = Counter(
+            "gatehouse_auth_password_checks",
+            "Passwords hashed to check a login (none while the user or address is banned).",
+            registry=self.registry,
+        )
         sessions = Gauge(
             "gatehouse_auth_active_sessions",
             "Sessions in the store neither expired nor revoked (shared by all replicas).",
