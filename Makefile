@@ -9,7 +9,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 # Debian packages the tests and the benchmark drive; installed only when missing.
-TEST_PACKAGES := docker-compose curl chromium fonts-liberation nginx wrk util-linux
+# postgresql: the auth store suite runs against a real server too (tests/auth_service).
+TEST_PACKAGES := docker-compose curl chromium fonts-liberation nginx wrk util-linux postgresql
 
 .PHONY: run test lint format scenarios compose-config bench clean adduser system-deps
 

@@ -48,6 +48,8 @@ log = logging.getLogger("gatehouse.auth")
 MAX_FORM_BODY = 16 * 1024
 # How often expired sessions, ended bans and attempts too old to count are dropped.
 PURGE_INTERVAL = 60.0
+# A login waiting for the attempts in flight (regulation.py) gives up after this long.
+MAX_ADMISSION_WAIT = 30.0
 
 # Responses that depend on the session (or set it) must never be cached by a
 # browser or an intermediary, or one user's page could be shown to another.
@@ -56,6 +58,21 @@ HTML_HEADERS = {**NO_STORE, **html_headers(pages.SCRIPTS)}
 
 # The more telling reason wins when the proxy sends two session values.
 _REASONS = ("missing", "invalid", "expired", "revoked")
+
+
+class Wakeup:
+    """Lets logins waiting for the regulator sleep until another login settles."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    async def wait(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), timeout)
+
+    def wake(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
 
 
 @dataclass(frozen=True)
@@ -103,6 +120,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
             return math.nan
 
     metrics = Metrics(active_sessions)
+    waiting = Wakeup()
 
     def audit(userid: str, address: str, outcome: str, detail: str = "") -> None:
         """One line per login attempt; never the password. %r keeps odd ids on one line."""
@@ -161,7 +179,10 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         # Ids that cannot exist are counted too (cut to the longest real one), so they
         # are no way around the regulator.
         key = userid[:64]
-        attempt = await run_in_threadpool(regulator.begin, key, address, clock())
+        attempt = await admit(key, address)
+        if attempt is None:
+            audit(userid, address, "malformed", " reason=busy")
+            return login_page(503, pages.BUSY, userid, **{"Retry-After": "1"})
         if attempt.banned_until is not None:
             return banned(attempt, userid, address)
         valid = USERID_RE.fullmatch(userid) is not None
@@ -172,6 +193,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         settled = await run_in_threadpool(
             regulator.finish, attempt, key, address, verdict.ok, clock()
         )
+        waiting.wake()
         count_bans(settled, key, address)
         if not verdict.ok:
             # One answer for unknown users and wrong passwords, so the page does
@@ -204,6 +226,18 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
                 **NO_STORE,
             },
         )
+
+    async def admit(userid: str, address: str) -> Attempt | None:
+        """Ask the regulator until it admits or refuses; None if that takes too long."""
+        deadline = time.monotonic() + MAX_ADMISSION_WAIT
+        while True:
+            attempt = await run_in_threadpool(regulator.begin, userid, address, clock())
+            if not attempt.must_wait:
+                return attempt
+            if time.monotonic() > deadline:
+                return None
+            # Woken when a login here settles; the timeout covers other replicas' logins.
+            await waiting.wait(0.1)
 
     def banned(attempt: Attempt, userid: str, address: str) -> Response:
         assert attempt.banned_until is not None

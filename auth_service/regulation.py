@@ -5,9 +5,11 @@ consecutive failures within `find_time` seconds ban for `ban_time` seconds, and 
 ends the run. Two differences:
 - both the user id and the client address are counted, each on its own, so one address
   spraying many ids is banned as surely as many addresses guessing one id;
-- an attempt is recorded as "pending" *before* its password is checked and counts as a
-  failure until settled: fifty guesses sent at once see each other, and only the first
-  `max_retries` are hashed at all.
+- attempts in flight count. An attempt is recorded as "pending" before its password is
+  checked, and while failures plus pending attempts already reach `max_retries`, a new
+  attempt waits for them to settle instead of starting. So fifty guesses sent at once
+  get exactly `max_retries` passwords checked, then the ban; and fifty right passwords
+  sent at once all get in, a few at a time, since each success ends the run.
 
 Unknown user ids are counted exactly like real ones, so a ban reveals nothing about which
 ids exist. Bans and attempts live in the store, so every replica enforces them.
@@ -15,9 +17,8 @@ ids exist. Bans and attempts live in the store, so every replica enforces them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from auth_service.db import Tx
 from auth_service.store import BANNED, OK, PENDING, WRONG, Store
 
 KINDS = ("user", "address")
@@ -25,11 +26,19 @@ KINDS = ("user", "address")
 
 @dataclass(frozen=True)
 class Attempt:
-    """Either the go-ahead to check a password (`id`) or a refusal (`banned_until`)."""
+    """The go-ahead to check a password (`id`), a refusal (`banned_until`), or neither:
+    wait for the attempts in flight to settle, then ask again."""
 
     id: int | None = None
     banned_until: float | None = None
-    new_bans: tuple[str, ...] = field(default=())  # kinds this attempt banned
+    new_bans: tuple[str, ...] = ()  # kinds this attempt banned
+
+    @property
+    def must_wait(self) -> bool:
+        return self.id is None and self.banned_until is None
+
+
+WAIT = Attempt()
 
 
 class Regulator:
@@ -44,7 +53,7 @@ class Regulator:
         return self.max_retries > 0
 
     def begin(self, userid: str, address: str, now: float) -> Attempt:
-        """Record an attempt; refuse it if the user id or the address is banned."""
+        """Admit an attempt, refuse it (banned), or tell it to wait (`must_wait`)."""
         if not self.enabled:
             return Attempt(id=0)
         with self.store.db.transaction(lock=True) as tx:
@@ -52,40 +61,25 @@ class Regulator:
             if until is not None:
                 self.store.add_attempt(tx, now, userid, address, BANNED)
                 return Attempt(banned_until=until)
-            attempt_id = self.store.add_attempt(tx, now, userid, address, PENDING)
-            over = self._reached(tx, attempt_id, userid, address, now, beyond=True)
-            if not over:
-                return Attempt(id=attempt_id)
-            # More attempts in flight than retries allowed: this one is past the limit
-            # whatever the others' outcome, so the ban starts now.
-            until = now + self.ban_time
-            for kind, subject in over:
-                self.store.ban(tx, kind, subject, until)
-            self.store.settle_attempt(tx, attempt_id, BANNED)
-            return Attempt(banned_until=until, new_bans=tuple(kind for kind, _ in over))
+            for kind, subject in zip(KINDS, (userid, address), strict=True):
+                failed, pending = self.store.streak(tx, kind, subject, now - self.find_time)
+                # (With no pending attempt, a run whose ban has ended gets one more try.)
+                if pending and failed + pending >= self.max_retries:
+                    return WAIT
+            return Attempt(id=self.store.add_attempt(tx, now, userid, address, PENDING))
 
     def finish(self, attempt: Attempt, userid: str, address: str, ok: bool, now: float) -> Attempt:
         """Settle an attempt; a failure that completes a run bans. Returns what it banned."""
-        if not self.enabled or attempt.id is None:
+        if not self.enabled or not attempt.id:
             return attempt
+        banned = []
         with self.store.db.transaction(lock=True) as tx:
             self.store.settle_attempt(tx, attempt.id, OK if ok else WRONG)
             if ok:
                 return attempt
-            reached = self._reached(tx, attempt.id, userid, address, now, beyond=False)
-            until = now + self.ban_time
-            for kind, subject in reached:
-                self.store.ban(tx, kind, subject, until)
-        return Attempt(id=attempt.id, new_bans=tuple(kind for kind, _ in reached))
-
-    def _reached(
-        self, tx: Tx, attempt_id: int, userid: str, address: str, now: float, *, beyond: bool
-    ) -> list[tuple[str, str]]:
-        """The (kind, subject) pairs whose run reaches the limit (or goes past it)."""
-        since = now - self.find_time
-        reached = []
-        for kind, subject in zip(KINDS, (userid, address), strict=True):
-            run = self.store.streak(tx, kind, subject, attempt_id, since)
-            if run > self.max_retries or (not beyond and run >= self.max_retries):
-                reached.append((kind, subject))
-        return reached
+            for kind, subject in zip(KINDS, (userid, address), strict=True):
+                failed, _ = self.store.streak(tx, kind, subject, now - self.find_time)
+                if failed >= self.max_retries:
+                    self.store.ban(tx, kind, subject, now + self.ban_time)
+                    banned.append(kind)
+        return Attempt(id=attempt.id, new_bans=tuple(banned))

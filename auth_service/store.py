@@ -18,9 +18,7 @@ from auth_service.db import Database, StoreError, Tx
 
 __all__ = ["Store", "StoreError", "StoredSession"]
 
-# Attempt outcomes as stored; "pending" is a login whose password is being checked. It
-# counts as a failure until it is settled, so fifty guesses sent at once cannot all slip
-# past the limit while the first ones are still hashing.
+# Attempt outcomes as stored; "pending" is a login whose password is being checked.
 PENDING, OK, WRONG, BANNED = "pending", "ok", "wrong", "banned"
 
 USER_AGENT_MAX = 256
@@ -267,23 +265,25 @@ class Store:
     def settle_attempt(self, tx: Tx, attempt_id: int, outcome: str) -> None:
         tx.execute("UPDATE login_attempts SET outcome = ? WHERE id = ?", outcome, attempt_id)
 
-    def streak(self, tx: Tx, kind: str, subject: str, upto_id: int, since: float) -> int:
-        """Failed or still pending attempts of one user id or address, up to attempt
-        `upto_id`, newer than `since` and after its last success (Authelia's regulator
-        stops counting at the last success too)."""
+    def streak(self, tx: Tx, kind: str, subject: str, since: float) -> tuple[int, int]:
+        """(failed, still pending) attempts of one user id or address newer than `since`
+        and after its last success (Authelia's regulator stops counting at the last
+        success too)."""
         column = {"user": "userid", "address": "address"}[kind]
-        return tx.value(
-            f"SELECT COUNT(*) FROM login_attempts WHERE {column} = ? AND id <= ? AND at > ? "
-            "AND outcome IN (?, ?) AND id > COALESCE("
+        row = tx.one(
+            "SELECT COALESCE(SUM(CASE WHEN outcome = ? THEN 1 ELSE 0 END), 0), "
+            "COALESCE(SUM(CASE WHEN outcome = ? THEN 1 ELSE 0 END), 0) "
+            f"FROM login_attempts WHERE {column} = ? AND at > ? AND id > COALESCE("
             f"(SELECT MAX(id) FROM login_attempts WHERE {column} = ? AND outcome = ?), 0)",
-            subject,
-            upto_id,
-            since,
-            PENDING,
             WRONG,
+            PENDING,
+            subject,
+            since,
             subject,
             OK,
         )
+        assert row is not None
+        return int(row[0]), int(row[1])
 
     def ban(self, tx: Tx, kind: str, subject: str, until: float) -> None:
         tx.execute(

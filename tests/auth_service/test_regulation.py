@@ -76,15 +76,39 @@ def test_a_spray_over_many_ids_bans_the_address(regulator):
     assert regulator.begin("someone-else", A, T).banned_until == T + 300
 
 
-def test_concurrent_guesses_past_the_limit_are_refused_before_hashing(regulator):
+def test_concurrent_guesses_past_the_limit_wait_then_are_banned(regulator):
     """Ten guesses arrive together: only max_retries are let through to the hash."""
     attempts = [regulator.begin("alice", A, T) for _ in range(10)]
-    allowed = [a for a in attempts if a.banned_until is None]
+    allowed = [a for a in attempts if not a.must_wait]
     assert len(allowed) == 3
-    assert attempts[3].new_bans == ("user", "address")
-    for attempt in allowed:
-        regulator.finish(attempt, "alice", A, False, T)
-    assert regulator.begin("alice", A, T + 1).banned_until == T + 300
+    assert all(a.must_wait for a in attempts[3:])
+    bans = [regulator.finish(a, "alice", A, False, T).new_bans for a in allowed]
+    assert bans == [(), (), ("user", "address")]
+    assert regulator.begin("alice", A, T).banned_until == T + 300
+
+
+def test_concurrent_right_passwords_all_get_in(regulator):
+    """Fifty good logins at once (a CI suite): admitted a few at a time, none banned."""
+    admitted = 0
+    while admitted < 50:
+        batch = [regulator.begin("alice", A, T) for _ in range(5)]
+        assert all(a.banned_until is None for a in batch)
+        for attempt in batch:
+            if not attempt.must_wait:
+                regulator.finish(attempt, "alice", A, True, T)
+                admitted += 1
+    assert regulator.begin("alice", A, T).id
+
+
+def test_after_a_ban_ends_within_find_time_one_more_failure_bans_again(store):
+    regulator = Regulator(store, max_retries=3, find_time=600, ban_time=60)
+    for _ in range(3):
+        fail(regulator, "alice", A, T)
+    retry = regulator.begin("alice", A, T + 61)
+    assert retry.id  # the ban is over: one more try
+    assert regulator.begin("alice", A, T + 61).must_wait  # only one
+    settled = regulator.finish(retry, "alice", A, False, T + 62)
+    assert settled.new_bans == ("user", "address")
 
 
 def test_regulation_off(store):
