@@ -22,7 +22,7 @@ from starlette.routing import Route
 from auth_service import pages
 from auth_service.config import Settings
 from auth_service.metrics import Metrics
-from auth_service.passwords import Passwords
+from auth_service.passwords import Check, Passwords
 from auth_service.regulation import Attempt, Regulator
 from auth_service.security import (
     Gate,
@@ -187,13 +187,15 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
             return banned(attempt, userid, address)
         valid = USERID_RE.fullmatch(userid) is not None
         encoded = await run_in_threadpool(store.password_hash, userid) if valid else None
-        # An attempt that fails here stays "pending": counted as a failure, never a success.
         metrics.password_checks.inc()
-        verdict = await passwords.check_queued(passwd, encoded)
-        settled = await run_in_threadpool(
-            regulator.finish, attempt, key, address, verdict.ok, clock()
-        )
-        waiting.wake()
+        verdict = Check(False)
+        try:
+            verdict = await passwords.check_queued(passwd, encoded)
+        finally:  # settled even if the check failed: then as a failure, never a success
+            settled = await run_in_threadpool(
+                regulator.finish, attempt, key, address, verdict.ok, clock()
+            )
+            waiting.wake()
         count_bans(settled, key, address)
         if not verdict.ok:
             # One answer for unknown users and wrong passwords, so the page does
@@ -203,8 +205,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         if verdict.rehash is not None and encoded is not None:
             await run_in_threadpool(store.upgrade_hash, userid, encoded, verdict.rehash, clock())
         session_id = new_session_id()
-        value = signer.sign(session_id)
-        issued = signer.now()
+        value, issued = signer.issue(session_id)
         await run_in_threadpool(
             store.create_session,
             session_id,

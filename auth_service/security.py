@@ -65,10 +65,10 @@ class Gate:
                 )
                 await response(scope, receive, send)
                 return
-            trusted = valid
+            believed = valid
         else:
-            trusted = True
-        scope.setdefault("state", {})["trusted"] = trusted
+            believed = True
+        scope.setdefault("state", {})["trusted"] = believed
         await self.app(scope, receive, send)
 
 

@@ -73,6 +73,12 @@ class SessionSigner:
     def sign(self, session_id: str) -> str:
         return self._signer.sign(session_id).decode("ascii")
 
+    def issue(self, session_id: str) -> tuple[str, int]:
+        """A cookie value for a new session, and the timestamp signed into it."""
+        value = self.sign(session_id)
+        _, signed_at = self._signer.unsign(value, return_timestamp=True)
+        return value, int(signed_at.timestamp())
+
     def unsign(self, value: str) -> Signed | str:
         """The signed session, or why not: "invalid" or "expired"."""
         try:

@@ -35,6 +35,13 @@ def test_sign_and_unsign(signer, clock):
     assert signer.unsign(value) == Signed(SID, int(clock.t), 30)
 
 
+def test_issue_returns_the_signed_timestamp(signer, clock):
+    clock.t += 0.999
+    value, issued = signer.issue(SID)
+    assert issued == int(clock.t)
+    assert signer.unsign(value) == Signed(SID, issued, 30)
+
+
 def test_seconds_left_counts_down(signer, clock):
     value = signer.sign(SID)
     clock.t += 12.7
