@@ -573,3 +573,47 @@ def test_busy_port_is_named(tmp_path):
         assert "setting AUTH_PORT:" in (tmp_path / "second.log").read_text()
     finally:
         svc.stop()
+
+
+# --- PostgreSQL: replicas sharing one store ---------------------------------------------
+
+
+def test_two_replicas_on_postgresql_share_sessions_and_bans(tmp_path, postgres_url):
+    first_dir, second_dir = tmp_path / "a", tmp_path / "b"
+    first_dir.mkdir()
+    second_dir.mkdir()
+    env = {"AUTH_DATABASE_URL": postgres_url}
+    first, second = start(first_dir, **env), start(second_dir, **env)
+    try:
+        cookie = f"session={session_value(login(first)[0])}"
+        assert verify(second, cookie).status == 204
+        assert logout(second, cookie).status == 303
+        assert verify(first, cookie).getheader("X-Auth-Reason") == "revoked"
+        address = new_address()
+        for replica in (first, second, first, second, first):
+            assert guess(replica, "ivan", address) == 401
+        assert guess(second, "ivan", address) == 429
+    finally:
+        first.stop()
+        second.stop()
+
+
+def test_readyz_is_503_when_the_store_is_gone(tmp_path, postgres_server):
+    import psycopg
+
+    with psycopg.connect(postgres_server, autocommit=True) as conn:
+        conn.execute("CREATE DATABASE doomed")
+    svc = start(tmp_path, AUTH_DATABASE_URL=postgres_server.rsplit("/", 1)[0] + "/doomed")
+    try:
+        assert request(svc, "GET", "/readyz")[0].status == 200
+        with psycopg.connect(postgres_server, autocommit=True) as conn:
+            conn.execute("DROP DATABASE doomed WITH (FORCE)")
+        resp, body = request(svc, "GET", "/readyz")
+        assert resp.status == 503
+        assert body.startswith(b"store down: ")
+        assert request(svc, "GET", "/healthz")[0].status == 200  # alive, just not ready
+        assert verify(svc, "session=x").status == 401  # bad signature: no store needed
+        cookie = SessionSigner([SECRET], 30).sign(new_session_id())
+        assert verify(svc, f"session={cookie}").status == 503
+    finally:
+        svc.stop()
