@@ -27,6 +27,7 @@ from auth_service.config import (
     argon2_from_env,
     database_url_from_env,
 )
+from auth_service.security import RequestIdFilter
 from auth_service.store import StoreError
 from auth_service.users import InvalidUserError, check_userid
 
@@ -61,8 +62,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def configure_logging() -> None:
-    from auth_service.security import RequestIdFilter
-
     handler = logging.StreamHandler()
     handler.setFormatter(
         logging.Formatter("%(asctime)s auth: %(message)s%(request)s", "%Y-%m-%dT%H:%M:%S%z")

@@ -44,9 +44,6 @@ class Tx:
         cursor = self._conn.execute(self._sql(sql), params)
         return max(cursor.rowcount, 0)
 
-    def all(self, sql: str, *params: Any) -> list[Row]:
-        return [tuple(row) for row in self._conn.execute(self._sql(sql), params).fetchall()]
-
     def one(self, sql: str, *params: Any) -> Row | None:
         row = self._conn.execute(self._sql(sql), params).fetchone()
         return None if row is None else tuple(row)
@@ -62,7 +59,6 @@ class Tx:
 class Database:
     """A pool of connections to one store, and the dialect it speaks."""
 
-    dialect: str
     serial_pk: str  # an auto-increment integer primary key column type
     placeholder: str
     errors: tuple[type[BaseException], ...]
@@ -140,7 +136,6 @@ class Database:
 
 
 class SQLiteDatabase(Database):
-    dialect = "sqlite"
     serial_pk = "INTEGER PRIMARY KEY"  # the rowid: increasing, as the regulator needs
     placeholder = "?"
     errors = (sqlite3.Error,)
@@ -179,7 +174,6 @@ class SQLiteDatabase(Database):
 
 
 class PostgresDatabase(Database):
-    dialect = "postgresql"
     serial_pk = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
     placeholder = "%s"
     # Any key: serialises the store's writers across all replicas (pg_advisory_xact_lock).

@@ -27,7 +27,7 @@ from functools import cached_property
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("gatehouse.auth")
 
 ARGON2_PARALLELISM = 4
 _SCRYPT_MAXMEM = 64 * 1024 * 1024  # refuse absurd parameters from a tampered hash

@@ -177,10 +177,6 @@ class Store:
             tx.execute("DELETE FROM sessions WHERE userid = ?", userid)
             return bool(tx.execute("DELETE FROM users WHERE userid = ?", userid))
 
-    def userids(self) -> list[str]:
-        with self.db.transaction() as tx:
-            return [row[0] for row in tx.all("SELECT userid FROM users ORDER BY userid")]
-
     # --- sessions -------------------------------------------------------------------
 
     def create_session(
