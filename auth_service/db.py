@@ -78,8 +78,7 @@ class Database:
         """A transaction; `lock=True` takes the store's write lock at its start, so
         read-then-write sequences (migrations, the login regulator's counts) are serialised
         across threads, processes and replicas."""
-        with self._connection() as conn:
-            self._begin(conn, lock)
+        with self._connection(lock) as conn:
             try:
                 yield Tx(conn, self.placeholder)
             except BaseException:
@@ -94,24 +93,20 @@ class Database:
                 conn = self._idle.get_nowait()
             except queue.Empty:
                 return
-            with contextlib.suppress(*self.errors):
-                conn.close()
+            self._discard(conn)
 
     @contextlib.contextmanager
-    def _connection(self) -> Iterator[_Conn]:
+    def _connection(self, lock: bool) -> Iterator[_Conn]:
+        """A connection from the pool with a transaction begun on it."""
         if not self._slots.acquire(timeout=30):
             raise StoreError("no free store connection after 30 s")
         try:
-            try:
-                conn = self._idle.get_nowait()
-            except queue.Empty:
-                conn = self._connect()
+            conn = self._begun(lock)
             try:
                 yield conn
             except self.errors as exc:
                 if self._broken(exc):
-                    with contextlib.suppress(*self.errors):
-                        conn.close()
+                    self._discard(conn)
                     raise StoreError(f"store connection lost: {exc}") from exc
                 self._idle.put(conn)
                 raise StoreError(f"{self.describe()}: {exc}") from exc
@@ -121,6 +116,31 @@ class Database:
             self._idle.put(conn)
         finally:
             self._slots.release()
+
+    def _begun(self, lock: bool) -> _Conn:
+        """An idle connection, or a new one, in a fresh transaction. A pooled connection
+        found dead (the server restarted, or ended our session) is replaced once."""
+        with contextlib.suppress(queue.Empty):
+            conn = self._idle.get_nowait()
+            try:
+                self._begin(conn, lock)
+                return conn
+            except self.errors as exc:
+                if not self._broken(exc):
+                    self._idle.put(conn)
+                    raise StoreError(f"{self.describe()}: {exc}") from exc
+                self._discard(conn)
+        conn = self._connect()
+        try:
+            self._begin(conn, lock)
+        except self.errors as exc:
+            self._discard(conn)
+            raise StoreError(f"{self.describe()}: {exc}") from exc
+        return conn
+
+    def _discard(self, conn: _Conn) -> None:
+        with contextlib.suppress(*self.errors):
+            conn.close()
 
     def _connect(self) -> _Conn:
         raise NotImplementedError

@@ -137,3 +137,20 @@ def test_writers_from_many_threads(store):
         t.join()
     assert errors == []
     assert store.active_sessions(T) == 80
+
+
+def test_a_dead_pooled_connection_is_replaced(postgres_url):
+    """The server ended our sessions (a restart, a failover): the next call reconnects."""
+    import psycopg
+
+    store = Store.open(postgres_url)
+    try:
+        new_session(store)
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        assert store.session("s" * 32) is not None
+    finally:
+        store.close()
