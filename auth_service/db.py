@@ -42,7 +42,7 @@ class Tx:
     def execute(self, sql: str, *params: Any) -> int:
         """Run one statement; the number of rows it changed."""
         cursor = self._conn.execute(self._sql(sql), params)
-        return max(cursor.rowcount, 0)
+        return max(int(cursor.rowcount), 0)
 
     def one(self, sql: str, *params: Any) -> Row | None:
         row = self._conn.execute(self._sql(sql), params).fetchone()

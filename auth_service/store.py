@@ -118,7 +118,8 @@ class Store:
 
     def password_hash(self, userid: str) -> str | None:
         with self.db.transaction() as tx:
-            return tx.value("SELECT password_hash FROM users WHERE userid = ?", userid)
+            found: str | None = tx.value("SELECT password_hash FROM users WHERE userid = ?", userid)
+        return found
 
     def set_password(self, userid: str, password_hash: str, now: float) -> bool:
         """Add the user or replace their password; True if the user is new.
@@ -221,8 +222,8 @@ class Store:
 
     def active_sessions(self, now: float) -> int:
         with self.db.transaction() as tx:
-            return tx.value(
-                "SELECT COUNT(*) FROM sessions WHERE revoked IS NULL AND expires > ?", now
+            return int(
+                tx.value("SELECT COUNT(*) FROM sessions WHERE revoked IS NULL AND expires > ?", now)
             )
 
     def purge(self, now: float, attempts_before: float) -> dict[str, int]:
@@ -238,13 +239,14 @@ class Store:
 
     def ban_until(self, tx: Tx, userid: str, address: str, now: float) -> float | None:
         """When the later of the user's and the address's active bans ends, if any."""
-        return tx.value(
+        until: float | None = tx.value(
             "SELECT MAX(until) FROM bans WHERE until > ? AND "
             "((kind = 'user' AND subject = ?) OR (kind = 'address' AND subject = ?))",
             now,
             userid,
             address,
         )
+        return until
 
     def add_attempt(self, tx: Tx, now: float, userid: str, address: str, outcome: str) -> int:
         row = tx.one(
