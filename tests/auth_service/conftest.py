@@ -23,7 +23,18 @@ import pytest
 from auth_service.store import Store
 from tests.support import free_port
 
-PG_BIN = Path(os.environ.get("GATEHOUSE_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+def _pg_bin() -> Path:
+    """Debian's server binaries (15 on bookworm); the newest if several are installed."""
+    if "GATEHOUSE_PG_BIN" in os.environ:
+        return Path(os.environ["GATEHOUSE_PG_BIN"])
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name), reverse=True
+    )
+    return found[0] if found else Path("/usr/lib/postgresql/15/bin")
+
+
+PG_BIN = _pg_bin()
 
 
 def _as_postgres(argv: list[str]) -> list[str]:
