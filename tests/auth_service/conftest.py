@@ -29,7 +29,9 @@ def _pg_bin() -> Path:
     if "GATEHOUSE_PG_BIN" in os.environ:
         return Path(os.environ["GATEHOUSE_PG_BIN"])
     found = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name), reverse=True
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda p: [int(x) for x in p.parent.name.split(".") if x.isdigit()],
+        reverse=True,
     )
     return found[0] if found else Path("/usr/lib/postgresql/15/bin")
 
