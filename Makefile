@@ -9,9 +9,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 # Debian packages the tests and the benchmark drive; installed only when missing.
-TEST_PACKAGES := docker-compose curl chromium fonts-liberation nginx wrk util-linux
+# postgresql: the auth store suite runs against a real server too (tests/auth_service).
+TEST_PACKAGES := docker-compose curl chromium fonts-liberation nginx wrk util-linux postgresql
 
-.PHONY: run test lint format scenarios compose-config bench clean adduser system-deps
+.PHONY: run test lint format scenarios compose-config bench bench-bruteforce clean adduser system-deps
 
 run: $(STAMP)
 	$(PY) run.py
@@ -50,6 +51,10 @@ $(STAMP): requirements.txt requirements-dev.txt bench/requirements.txt
 # Writes bench/results/latest.json and latest.png.
 bench: $(STAMP) system-deps
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+# Brute force against the login through the proxy (issue 10); writes bench/results/bruteforce.json.
+bench-bruteforce: $(STAMP)
+	$(PY) -m bench.bruteforce $(BENCH_ARGS)
 
 system-deps:
 	@missing=""; for pkg in $(TEST_PACKAGES); do \

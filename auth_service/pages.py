@@ -3,6 +3,7 @@
 Every value put into a page goes through html.escape; the templates themselves
 are trusted. No template engine: four pages do not need one. login.html is a
 whole page, kept the same as content_service/site/index.html; the others share base.html.
+The cookie page's one script is inlined and allowed by its hash in the CSP (`SCRIPTS`).
 """
 
 from __future__ import annotations
@@ -12,11 +13,17 @@ from functools import cache
 from pathlib import Path
 from string import Template
 
+from auth_service.security import script_hash
+
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 WRONG_CREDENTIALS = "Wrong user ID or password."
 MISSING_FIELDS = "Please enter both a user ID and a password."
 UNREADABLE_FORM = "The login form could not be read. Please try again."
+BUSY = "Too many logins at once right now. Please try again in a moment."
+CROSS_SITE = "This form was sent from another site, so it was refused. Log in here."
+NOT_LOGGED_IN = "Your session cookie is missing or invalid."
+SESSION_ENDED = "Your session has expired; log in again."
 
 
 @cache
@@ -44,13 +51,29 @@ def login_page(error: str | None = None, userid: str | None = None) -> str:
     )
 
 
+def banned_message(seconds: int) -> str:
+    minutes, rest = divmod(max(seconds, 1), 60)
+    wait = f"{minutes} min {rest} s" if minutes else f"{rest} s"
+    return (
+        "Too many failed logins for this user ID or from this address. "
+        f"Logins are paused: try again in {wait}."
+    )
+
+
+COUNTDOWN_SCRIPT = (TEMPLATES / "countdown.js").read_text(encoding="utf-8")
+SCRIPTS = script_hash(COUNTDOWN_SCRIPT)  # the CSP script-src of every page
+
+
 def cookie_page(userid: str, seconds_left: int) -> str:
     """Greets the user and counts the session's remaining seconds down."""
     content = _template("cookie.html").substitute(
-        userid=html.escape(userid), seconds_left=int(seconds_left)
+        userid=html.escape(userid), seconds_left=int(seconds_left), script=COUNTDOWN_SCRIPT
     )
     return _page("Your session", content)
 
 
-def forbidden_page() -> str:
-    return _page("Not logged in", _template("forbidden.html").substitute())
+def forbidden_page(ended: bool = False) -> str:
+    """No session: never had one, or it expired or was revoked (`ended`)."""
+    title = "Session ended" if ended else "Not logged in"
+    message = SESSION_ENDED if ended else NOT_LOGGED_IN
+    return _page(title, _template("forbidden.html").substitute(title=title, message=message))

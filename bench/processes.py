@@ -223,7 +223,7 @@ class Services:
         env = {
             "SECRET_KEY": self.secret,
             "SESSION_TTL": "86400",
-            "USERS_FILE": str(self.tmp / "users.json"),
+            "AUTH_DATABASE_URL": f"sqlite:///{self.tmp / 'auth.db'}",
             "DEMO_USERID": self.userid,
             "DEMO_PASSWORD": self.password,
             "AUTH_BIND": LOOPBACK,

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
+
+import pytest
 
 from auth_service import pages
 from tests.support import REPO
@@ -27,6 +31,9 @@ def test_cookie_page_content():
     assert "Hello alice" in page
     assert '<span id="seconds-left">17</span> seconds left until your cookie expires.' in page
     assert '<form class="logout" method="post" action="/logout">' in page
+    assert '<input type="hidden" name="everywhere" value="1">' in page
+    assert "Log out everywhere" in page
+    assert f"<script>{pages.COUNTDOWN_SCRIPT}</script>" in page
     assert "location.reload()" in page
     for part in SHELL:
         assert part in page
@@ -51,8 +58,33 @@ def test_login_page_form_and_error_escaping():
 
 
 def test_no_unfilled_placeholders():
-    for page in (pages.login_page("x"), pages.cookie_page("a", 1), pages.forbidden_page()):
+    for page in (
+        pages.login_page("x"),
+        pages.cookie_page("a", 1),
+        pages.forbidden_page(),
+        pages.forbidden_page(ended=True),
+    ):
         assert not re.search(r"\$\w", page)
+
+
+def test_the_csp_hash_is_the_inline_scripts():
+    digest = hashlib.sha256(pages.COUNTDOWN_SCRIPT.encode()).digest()
+    assert f"'sha256-{base64.b64encode(digest).decode()}'" == pages.SCRIPTS
+    # The only inline script on any page is the one hashed.
+    page = pages.cookie_page("a", 1)
+    assert re.findall(r"<script>(.*?)</script>", page, re.S) == [pages.COUNTDOWN_SCRIPT]
+
+
+def test_forbidden_page_says_why():
+    assert "Your session has expired; log in again." in pages.forbidden_page(ended=True)
+    assert "missing or invalid" in pages.forbidden_page()
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(300, "try again in 5 min 0 s."), (42, "try again in 42 s."), (0, "1 s.")]
+)
+def test_banned_message_says_when(seconds, text):
+    assert text in pages.banned_message(seconds)
 
 
 def test_login_page_is_the_content_services_login_page():

@@ -1,125 +1,61 @@
-"""The user store: scrypt hashes, verification, atomic writes, id rules, adduser CLI."""
+"""User accounts and the CLI (adduser, passwd, deluser, import-users) on both stores."""
 
 from __future__ import annotations
 
 import json
 import os
-import stat
 import subprocess
 import sys
-from pathlib import Path
-from unittest import mock
 
 import pytest
 
-from auth_service import users as users_mod
-from auth_service.users import (
-    InvalidUserError,
-    UserStore,
-    UserStoreError,
-    check_userid,
-    hash_password,
-    verify_password,
-)
+from auth_service.passwords import Passwords
+from auth_service.store import Store
+from auth_service.users import Accounts, InvalidUserError, check_userid
+from tests.auth_service.test_passwords import old_scrypt
 from tests.support import REPO
+
+FAST = {"AUTH_ARGON2_TIME_COST": "1", "AUTH_ARGON2_MEMORY_KIB": "1024"}
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> UserStore:
-    return UserStore(tmp_path / "sub" / "users.json")
+def accounts(store):
+    passwords = Passwords(time_cost=1, memory_kib=1024, workers=1)
+    yield Accounts(store, passwords)
+    passwords.close()
 
 
-def test_hash_format_and_salt():
-    a, b = hash_password("hunter2"), hash_password("hunter2")
-    assert a != b  # fresh salt every time
-    scheme, n, r, p, salt, digest = a.split("$")
-    assert (scheme, n, r, p) == ("scrypt", "16384", "8", "1")
-    assert salt and digest
-    assert "hunter2" not in a
+def logs_in(accounts: Accounts, userid: str, password: str) -> bool:
+    return accounts.passwords.check(password, accounts.store.password_hash(userid)).ok
 
 
-def test_verify_password():
-    encoded = hash_password("pässword")
-    assert verify_password("pässword", encoded)
-    assert not verify_password("password", encoded)
-    assert not verify_password("", encoded)
+def test_store_never_holds_plaintext(accounts):
+    accounts.set_password("alice", "correct horse")
+    encoded = accounts.store.password_hash("alice")
+    assert encoded.startswith("$argon2id$")
+    assert "correct horse" not in encoded
 
 
-@pytest.mark.parametrize(
-    "encoded", ["", "plain", "md5$1$2$3$x$y", "scrypt$3$8$1$AAAA$AAAA", "scrypt$16384$8$1$!!$AA"]
-)
-def test_malformed_hash_never_verifies(encoded):
-    assert not verify_password("x", encoded)
+def test_set_change_delete(accounts):
+    assert accounts.set_password("alice", "a") is True
+    assert accounts.set_password("alice", "b") is False
+    assert logs_in(accounts, "alice", "b")
+    accounts.change_password("alice", "c")
+    assert logs_in(accounts, "alice", "c")
+    with pytest.raises(InvalidUserError, match="no user 'bob'"):
+        accounts.change_password("bob", "x")
+    accounts.delete("alice")
+    with pytest.raises(InvalidUserError, match="no user 'alice'"):
+        accounts.delete("alice")
 
 
-def test_store_never_holds_plaintext(store):
-    store.set_password("alice", "correct horse")
-    text = store.path.read_text()
-    assert "correct horse" not in text
-    assert json.loads(text)["alice"].startswith("scrypt$")
-
-
-def test_verify_right_wrong_unknown(store):
-    store.set_password("alice", "s3cret")
-    assert store.verify("alice", "s3cret")
-    assert not store.verify("alice", "S3cret")
-    assert not store.verify("bob", "s3cret")
-    assert not store.verify("a<b", "s3cret")  # invalid id: just False
-
-
-def test_unknown_user_still_runs_scrypt(store):
-    """Unknown ids cost a hash check too, so timing does not reveal which exist."""
-    store.set_password("alice", "s3cret")
-    with mock.patch.object(users_mod, "verify_password", wraps=verify_password) as spy:
-        assert not store.verify("nobody", "s3cret")
-    spy.assert_called_once()
-
-
-def test_compare_digest_is_used(store):
-    store.set_password("alice", "s3cret")
-    with mock.patch.object(
-        users_mod.hmac, "compare_digest", wraps=users_mod.hmac.compare_digest
-    ) as spy:
-        store.verify("alice", "nope")
-    spy.assert_called_once()
-
-
-def test_missing_file_is_empty_store(store):
-    assert store.load() == {}
-    assert not store.verify("alice", "x")
-
-
-def test_write_creates_dir_mode_0600_and_no_temp_left(store):
-    assert store.set_password("alice", "a") is True
-    assert store.set_password("alice", "b") is False  # update, not new
-    assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
-    leftovers = [p.name for p in store.path.parent.iterdir() if p.name.endswith(".tmp")]
-    assert leftovers == []
-    assert store.verify("alice", "b")
-
-
-def test_write_goes_through_os_replace(store):
-    store.set_password("alice", "a")
-    before = store.path.read_text()
-    with (
-        mock.patch.object(users_mod.os, "replace", side_effect=OSError("disk full")),
-        pytest.raises(OSError, match="disk full"),
-    ):
-        store.set_password("bob", "b")
-    # The old file is untouched and the temp file was cleaned up.
-    assert store.path.read_text() == before
-    assert [p.name for p in store.path.parent.iterdir() if p.name.endswith(".tmp")] == []
-
-
-def test_ensure_user_is_idempotent(store):
-    assert store.ensure_user("demo", "gatehouse") is True
-    mtime = store.path.stat().st_mtime_ns
-    text = store.path.read_text()
-    assert store.ensure_user("demo", "gatehouse") is False
-    assert store.path.read_text() == text
-    assert store.path.stat().st_mtime_ns == mtime
-    assert store.ensure_user("demo", "changed") is True
-    assert store.verify("demo", "changed")
+def test_ensure_is_idempotent(accounts):
+    assert accounts.ensure("demo", "gatehouse") is True
+    before = accounts.store.password_hash("demo")
+    assert accounts.ensure("demo", "gatehouse") is False
+    assert accounts.store.password_hash("demo") == before
+    assert accounts.ensure("demo", "changed") is True
+    assert logs_in(accounts, "demo", "changed")
 
 
 @pytest.mark.parametrize("userid", ["alice", "a", "A.b_c-d@e.org", "0" * 64])
@@ -130,59 +66,103 @@ def test_valid_userids(userid):
 @pytest.mark.parametrize(
     "userid", ["", "a<b", "a b", "a;b", "a,b", 'a"b', "a=b", "é", "x" * 65, "a\nb"]
 )
-def test_invalid_userids(store, userid):
+def test_invalid_userids(accounts, userid):
     with pytest.raises(InvalidUserError, match="invalid user ID"):
-        check_userid(userid)
-    with pytest.raises(InvalidUserError):
-        store.set_password(userid, "pw")
+        accounts.set_password(userid, "pw")
 
 
-def test_empty_password_rejected(store):
+def test_empty_password_rejected(accounts):
     with pytest.raises(InvalidUserError, match="password"):
-        store.set_password("alice", "")
+        accounts.set_password("alice", "")
 
 
-@pytest.mark.parametrize("content", ["{", "[]", '{"a": 1}'])
-def test_corrupt_file_is_a_clear_error(store, content):
-    store.path.parent.mkdir(parents=True)
-    store.path.write_text(content)
-    with pytest.raises(UserStoreError, match=str(store.path)):
-        store.load()
+def test_import_old_users_file(accounts, tmp_path):
+    old = tmp_path / "users.json"
+    old.write_text(json.dumps({"alice": old_scrypt("s3cret"), "demo": old_scrypt("x")}))
+    accounts.set_password("demo", "newer")
+    assert accounts.import_file(old) == (["alice"], ["demo"])
+    assert logs_in(accounts, "alice", "s3cret")
+    assert logs_in(accounts, "demo", "newer")  # never overwritten by the import
 
 
-def _adduser(*args: str, stdin: str, env: dict[str, str] | None = None):
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("{", "not valid JSON"), ("[]", "expected a JSON object"), ('{"a": "md5$x"}', "unknown")],
+)
+def test_import_bad_file(accounts, tmp_path, content, message):
+    (tmp_path / "users.json").write_text(content)
+    with pytest.raises(InvalidUserError, match=message):
+        accounts.import_file(tmp_path / "users.json")
+
+
+def cli(store_url: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "auth_service", "adduser", *args],
+        [sys.executable, "-m", "auth_service", *args],
         input=stdin,
         capture_output=True,
         text=True,
         cwd=REPO,
-        env={**os.environ, **(env or {})},
-        timeout=30,
+        env={**os.environ, "AUTH_DATABASE_URL": store_url, **FAST},
+        timeout=60,
     )
 
 
-def test_cli_adduser_password_stdin(tmp_path):
-    users_file = tmp_path / "var" / "users.json"
-    done = _adduser(
-        "alice", "--password-stdin", stdin="s3cret\n", env={"USERS_FILE": str(users_file)}
-    )
+def cli_logs_in(store_url: str, userid: str, password: str) -> bool:
+    store = Store.open(store_url)
+    try:
+        return (
+            Accounts(store, Passwords(1, 1024, workers=1))
+            .passwords.check(password, store.password_hash(userid))
+            .ok
+        )
+    finally:
+        store.close()
+
+
+def test_cli_adduser_passwd_deluser(store_url):
+    done = cli(store_url, "adduser", "alice", "--password-stdin", stdin="s3cret\n")
     assert done.returncode == 0, done.stderr
-    assert "alice" in done.stdout
-    assert UserStore(users_file).verify("alice", "s3cret")  # newline not part of it
-    # A second run changes the password.
-    done = _adduser("alice", "--password-stdin", "--users-file", str(users_file), stdin="new\n")
+    assert done.stdout.startswith("added user alice in ")
+    assert cli_logs_in(store_url, "alice", "s3cret")  # the newline is not part of it
+
+    done = cli(store_url, "adduser", "alice", "--password-stdin", stdin="two\n")
+    assert (done.returncode, done.stdout.split(" in ")[0]) == (0, "changed the password of alice")
+    done = cli(store_url, "passwd", "alice", "--password-stdin", stdin="three\n")
     assert done.returncode == 0, done.stderr
-    assert UserStore(users_file).verify("alice", "new")
+    assert cli_logs_in(store_url, "alice", "three")
+
+    done = cli(store_url, "deluser", "alice")
+    assert done.returncode == 0, done.stderr
+    assert not cli_logs_in(store_url, "alice", "three")
 
 
 @pytest.mark.parametrize(
-    ("userid", "stdin", "message"),
-    [("a<b", "pw\n", "invalid user ID"), ("alice", "\n", "password must not be empty")],
+    ("args", "stdin", "message"),
+    [
+        (["adduser", "a<b", "--password-stdin"], "pw\n", "invalid user ID"),
+        (["adduser", "alice", "--password-stdin"], "\n", "password must not be empty"),
+        (["adduser", "alice"], "", "cancelled"),  # no terminal, no input: getpass gives up
+        (["passwd", "nobody", "--password-stdin"], "pw\n", "no user 'nobody'"),
+        (["deluser", "nobody"], "", "no user 'nobody'"),
+    ],
+    ids=["bad-id", "empty-password", "no-input", "passwd-unknown", "deluser-unknown"],
 )
-def test_cli_adduser_bad_input(tmp_path, userid, stdin, message):
-    users_file = tmp_path / "users.json"
-    done = _adduser(userid, "--password-stdin", "--users-file", str(users_file), stdin=stdin)
-    assert done.returncode != 0
+def test_cli_bad_input(tmp_path, args, stdin, message):
+    done = cli(f"sqlite:///{tmp_path / 'auth.db'}", *args, stdin=stdin)
+    assert done.returncode == 2
     assert message in done.stderr
-    assert not users_file.exists()
+
+
+def test_cli_import_users(tmp_path, store_url):
+    old = tmp_path / "users.json"
+    old.write_text(json.dumps({"alice": old_scrypt("s3cret")}))
+    done = cli(store_url, "import-users", str(old))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("imported 1 users into ")
+    assert cli_logs_in(store_url, "alice", "s3cret")
+
+
+def test_cli_bad_database_url(tmp_path):
+    done = cli("mysql://x", "adduser", "alice", "--password-stdin", stdin="pw\n")
+    assert done.returncode == 2
+    assert "setting AUTH_DATABASE_URL:" in done.stderr

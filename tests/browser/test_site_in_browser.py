@@ -212,7 +212,7 @@ def test_logout_returns_to_login_and_locks_the_pages(page, stack, context, start
     log_in(page, stack)
     assert page.goto(stack.url + start).status == 200
 
-    page.get_by_role("button", name="Log out").click()
+    page.get_by_role("button", name="Log out", exact=True).click()
 
     page.wait_for_url(stack.url + "/")
     expect(page.locator("form.login")).to_be_visible()
