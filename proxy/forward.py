@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
-from proxy import errors, routing
+from proxy import errors, routing, trace
 from proxy.access import AuthClient, Session
 from proxy.cache import (
     Collector,
@@ -70,9 +70,11 @@ class Forwarder:
         pool = self._pools[route.upstream]
         body = None if head.framing is Framing.NONE else ex.body
         request = encode_request_head(head.method, target, outbound)
+        trace.upstream_request(route.upstream.value, request)
         conn, response, sent_whole = await exchange(
             pool, head.method, request, body, chunked=head.framing is Framing.CHUNKED
         )
+        trace.upstream_response(route.upstream.value, response)
         try:
             if stale is not None and response.status == 304:
                 assert key is not None
