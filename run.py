@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from auth_service.config import Settings as AuthSettings
 from content_service.config import Settings as ContentSettings
@@ -50,6 +51,9 @@ VALIDATORS: dict[str, Callable[[Mapping[str, str]], object]] = {
     "auth_service": AuthSettings.from_env,
     "content_service": ContentSettings.from_env,
 }
+
+
+N = TypeVar("N", int, float)
 
 
 class SettingError(ValueError):
@@ -79,8 +83,8 @@ class RunSettings:
 
 
 def _number(
-    env: Mapping[str, str], name: str, kind: type, default: float, low: float, high: float
-) -> float:
+    env: Mapping[str, str], name: str, kind: type[N], default: N, low: float, high: float
+) -> N:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -158,10 +162,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def validate(children: list[Child], env: Mapping[str, str]) -> list[str]:
-    """Every setting problem, one line each (the first one found per variable). Each child's
-    listening address is taken from its own validated settings; the proxy, last, is checked
-    with the replicas' addresses in its environment."""
+def validate(children: list[Child], env: Mapping[str, str], found: list[str]) -> list[str]:
+    """Every setting problem, one line per variable (`found`: run.py's own). Each
+    child's listening address is taken from its own validated settings; the proxy, last, is
+    checked with the replicas' addresses in its environment."""
     problems: dict[str, str] = {}
     for child in children:
         if child.module == "proxy":
@@ -176,10 +180,8 @@ def validate(children: list[Child], env: Mapping[str, str]) -> list[str]:
             child.host, child.port = settings.listen.host, settings.listen.port  # type: ignore[attr-defined]
         else:
             child.host, child.port = settings.bind, settings.port  # type: ignore[attr-defined]
-    try:
-        RunSettings.from_env(env)
-    except SettingError as exc:
-        problems.setdefault(_variable(str(exc)), str(exc))
+    for message in found:
+        problems.setdefault(_variable(message), message)
     return list(problems.values())
 
 
@@ -342,11 +344,11 @@ def main() -> int:
     env.setdefault("PYTHONUNBUFFERED", "1")
 
     try:
-        run = RunSettings.from_env(env)
-    except SettingError:
-        run = RunSettings()  # reported below, with every other problem
+        run, found = RunSettings.from_env(env), []
+    except SettingError as exc:
+        run, found = RunSettings(), [str(exc)]  # reported with every other problem
     children = plan(env, run)
-    problems = validate(children, env)
+    problems = validate(children, env, found)
     if not problems:
         claims = [(c.port_variable, c.host, c.port) for c in children if c.port_variable]
         if run.admin_port:
