@@ -123,6 +123,7 @@ def answer_from_cache(
     ex: Exchange, client: Client, route: routing.Route, entry: Entry, now: float
 ) -> None:
     assert ex.head is not None
+    trace.response_cache_hit()
     status = 304 if not_modified(ex.head, entry) else 200
     headers = [pair for pair in client_headers(entry.head, route, False) if pair[0] != b"age"]
     if status == 304:

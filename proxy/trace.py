@@ -8,6 +8,7 @@ and the hop:
     auth -> proxy /verify      its answer
     proxy -> content           the request as it leaves, with X-Forwarded-* (or -> auth)
     content -> proxy           the upstream's response head
+    proxy: answered from the response cache   (instead of the two above, or after a 304)
     proxy -> client            the response as sent, with the keep-alive budget left
 
 The request parser lower-cases field names; to show the client's names as sent, the tracer
@@ -105,7 +106,8 @@ def _emit(hop: str, head: bytes | None = None) -> None:
         current[0].emit(current[1], hop, head)
 
 
-# Hooks for the pipeline (forward.py) and the access check (access.py).
+# Hooks for the pipeline (forward.py) and the access check (access.py): each traces under
+# the request this task is serving, and does nothing outside trace mode.
 
 
 def upstream_request(upstream: str, head: bytes) -> None:
@@ -126,6 +128,10 @@ def verify_response(response: ResponseHead) -> None:
 
 def verify_cached(user: bytes) -> None:
     _emit(f"proxy -> auth /verify: not asked, answered from the verdict cache ({user.decode()})")
+
+
+def response_cache_hit() -> None:
+    _emit("proxy: answered from the response cache")
 
 
 class _ClientHeads:
