@@ -126,6 +126,16 @@ class Child:
     crashes: list[float] = field(default_factory=list)
     answered: bool = False
 
+    def crashed(self, now: float, first_delay: float) -> float | None:
+        """Count a crash at `now`: the delay before the restart, or None to give up."""
+        if now - self.started_at >= CRASH_WINDOW:
+            self.restarts = 0  # it ran for a good while: start the backoff afresh
+        self.crashes = [t for t in self.crashes if now - t < CRASH_WINDOW] + [now]
+        if len(self.crashes) >= CRASH_LIMIT:
+            return None
+        self.restarts += 1
+        return min(first_delay * 2 ** (self.restarts - 1), RESTART_DELAY_MAX)
+
     def start(self) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", self.module], cwd=ROOT, env=self.env, start_new_session=True
@@ -286,17 +296,13 @@ class Supervisor:
     def _schedule_restart(self, child: Child, now: float) -> bool:
         assert child.proc is not None
         code = child.proc.returncode
-        if now - child.started_at >= CRASH_WINDOW:
-            child.restarts = 0  # it ran for a good while: start the backoff afresh
-        child.crashes = [t for t in child.crashes if now - t < CRASH_WINDOW] + [now]
-        if len(child.crashes) >= CRASH_LIMIT:
+        delay = child.crashed(now, self.run.restart_delay)
+        if delay is None:
             say(
                 f"{child.name} exited with {code}; it has crashed {CRASH_LIMIT} times within "
                 f"{CRASH_WINDOW:g} s, so run.py gives up and stops everything"
             )
             return False
-        child.restarts += 1
-        delay = min(self.run.restart_delay * 2 ** (child.restarts - 1), RESTART_DELAY_MAX)
         say(f"{child.name} exited with {code}; restarting ({child.restarts}) in {delay:g} s")
         child.restart_at = now + delay
         return True

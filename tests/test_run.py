@@ -19,9 +19,8 @@ from pathlib import Path
 
 import pytest
 
+import run as run_py
 from tests.support import REPO, free_port
-
-pytestmark = pytest.mark.slow
 
 USER, PASSWORD = "demo", "gatehouse"
 
@@ -159,6 +158,28 @@ def get(port: int, path: str, cookie: str) -> int:
     return resp.status
 
 
+def test_backoff_doubles_up_to_ten_seconds():
+    child = run_py.Child("content_service", "content_service", {}, "CONTENT_PORT")
+    delays = []
+    for n in range(8):  # one crash every 20 s: never 5 within a minute
+        child.started_at = n * 20.0
+        delays.append(child.crashed(n * 20.0 + 1, first_delay=0.5))
+    assert delays == [0.5, 1, 2, 4, 8, 10, 10, 10]
+
+
+def test_five_crashes_within_a_minute_give_up():
+    child = run_py.Child("auth_service", "auth_service", {}, "AUTH_PORT")
+    assert [child.crashed(t, 0.5) for t in (1, 2, 3, 4)] == [0.5, 1, 2, 4]
+    assert child.crashed(60.5, 0.5) is None
+
+
+def test_a_service_that_ran_a_minute_starts_the_backoff_afresh():
+    child = run_py.Child("proxy", "proxy", {}, "PROXY_PORT")
+    assert [child.crashed(t, 0.5) for t in (1, 2, 3)] == [0.5, 1, 2]
+    child.started_at = 10
+    assert child.crashed(75, 0.5) == 0.5
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunPy]:
     """A stack started by run.py with settings that are not the defaults."""
@@ -175,6 +196,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunPy]:
         assert run.started_processes() == []
 
 
+@pytest.mark.slow
 def test_ready_only_once_everything_answers(stack):
     port = int(stack.env["PROXY_PORT"])
     assert login(port).startswith("session=")  # right after the banner: no 502
@@ -183,6 +205,7 @@ def test_ready_only_once_everything_answers(stack):
     assert sorted(stack.children()) == ["auth_service", "content_service", "proxy"]
 
 
+@pytest.mark.slow
 def test_scenarios_follow_the_stack_settings(stack):
     """`make scenarios` with the settings the stack was started with (issue 14, item 1)."""
     names = ("PROXY_PORT", "SESSION_TTL", "KEEPALIVE_TIMEOUT", "KEEPALIVE_MAX")
@@ -196,6 +219,7 @@ def test_scenarios_follow_the_stack_settings(stack):
     assert result.stdout.count("PASS:") == 6
 
 
+@pytest.mark.slow
 def test_ports_in_use_are_named_and_the_running_stack_left_alone(stack):
     second = RunPy(stack.env)
     assert second.finish() == 2
@@ -207,6 +231,7 @@ def test_ports_in_use_are_named_and_the_running_stack_left_alone(stack):
     assert login(int(stack.env["PROXY_PORT"])).startswith("session=")
 
 
+@pytest.mark.slow
 def test_a_killed_service_is_restarted(stack):
     port = int(stack.env["PROXY_PORT"])
     cookie = login(port)
@@ -218,6 +243,7 @@ def test_a_killed_service_is_restarted(stack):
     assert get(port, "/secret.html", cookie) == 200
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
@@ -245,6 +271,7 @@ def test_bad_settings_start_nothing(tmp_path, name, value, message):
         assert name in run.lines[0] and value in run.lines[0], run.output
 
 
+@pytest.mark.slow
 def test_every_problem_is_reported_at_once(tmp_path):
     run = RunPy(stack_env(tmp_path, KEEPALIVE_MAX="many", AUTH_REPLICAS="x"))
     assert run.finish() == 2
@@ -254,6 +281,7 @@ def test_every_problem_is_reported_at_once(tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_two_services_on_one_port(tmp_path):
     env = stack_env(tmp_path)
     env["CONTENT_PORT"] = env["AUTH_PORT"]
@@ -265,6 +293,7 @@ def test_two_services_on_one_port(tmp_path):
     assert run.started_processes() == []
 
 
+@pytest.mark.slow
 def test_gives_up_after_five_crashes_within_a_minute(tmp_path):
     run = RunPy(stack_env(tmp_path, RUN_RESTART_DELAY="0.05"))
     try:
@@ -293,6 +322,7 @@ def _wait_for_new(run: RunPy, module: str, old: set[int], timeout: float = 30) -
     raise AssertionError(f"no new {module} process:\n{run.output}")
 
 
+@pytest.mark.slow
 def test_replicas(tmp_path):
     run = RunPy(stack_env(tmp_path, CONTENT_REPLICAS="2", AUTH_REPLICAS="2"))
     try:
