@@ -4,7 +4,7 @@ Before starting anything, every service's settings are checked with that service
 `Settings.from_env`, and every port the stack will listen on is tried, so a mistake is one
 clear line (`setting NAME: what is wrong (got 'value')`, or which port variable to change), no
 banner is printed and a stack already running is left alone. The URL and the account are
-printed, with the word "ready", only once every process answers HTTP.
+printed, with the word "ready", only once every process answers.
 
 One supervisor in the foreground. A service that exits is restarted after 0.5 s, 1 s, 2 s ...
 (at most 10 s); one that crashes 5 times within a minute is given up on and everything is
@@ -244,15 +244,15 @@ def ports_in_use(claims: list[tuple[str, str, int]]) -> list[str]:
     return problems
 
 
-def answers_http(host: str, port: int) -> bool:
-    """True once something on host:port answers an HTTP request (any status will do: on the
-    proxy's public port /healthz is behind the login like every other path)."""
-    if host in ("", "0.0.0.0"):
-        host = "127.0.0.1"
-    elif host == "::":
-        host = "::1"
+def answers(child: Child) -> bool:
+    """True once the child serves: a service answers `GET /healthz` (any HTTP status will do);
+    the proxy accepts connections (it listens only once set up, and an empty connection
+    leaves no line in its access log or trace)."""
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(child.host, child.host)
     try:
-        with socket.create_connection((host, port), timeout=1.0) as sock:
+        with socket.create_connection((host, child.port), timeout=1.0) as sock:
+            if child.module == "proxy":
+                return True
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: run\r\nConnection: close\r\n\r\n")
             return sock.recv(16).startswith(b"HTTP/1.")
     except OSError:
@@ -283,7 +283,7 @@ class Supervisor:
                 elif child.proc.poll() is not None:
                     if not self._schedule_restart(child, now):
                         return 1
-                elif not child.answered and answers_http(child.host, child.port):
+                elif not child.answered and answers(child):
                     child.answered = True
                     if self.ready:
                         say(f"{child.name} answers again")
