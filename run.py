@@ -22,6 +22,7 @@ import contextlib
 import errno
 import math
 import os
+import re
 import secrets
 import signal
 import socket
@@ -196,9 +197,10 @@ def validate(children: list[Child], env: Mapping[str, str], found: list[str]) ->
 
 
 def _variable(message: str) -> str:
-    """NAME in `setting NAME: ...` (messages in another style count as their own)."""
-    head, _, _ = message.partition(":")
-    return head.removeprefix("setting ").strip()
+    """The variable a message is about: the first NAME in it (`setting NAME: ...`), so that
+    a variable two services read is reported once."""
+    match = re.search(r"\b[A-Z][A-Z0-9_]{2,}\b", message)
+    return match.group() if match else message
 
 
 def point_proxy_at_replicas(children: list[Child], env: Mapping[str, str]) -> None:

@@ -255,10 +255,11 @@ def test_a_killed_service_is_restarted(stack):
             "setting PROXY_TRACE: must be 1/0, true/false, yes/no or on/off (got 'maybe')",
         ),
         ("CONTENT_REPLICAS", "0", "setting CONTENT_REPLICAS: must be between 1 and 32 (got '0')"),
+        ("AUTH_PORT", "abc", None),  # read by the auth service and the proxy: said once
         ("SESSION_TTL", "soon", None),  # the auth service's own check and words
         ("CONTENT_MEMORY_MAX", "-1", None),  # the content service's
     ],
-    ids=["not-a-number", "out-of-range", "bad-flag", "run-setting", "auth", "content"],
+    ids=["not-a-number", "out-of-range", "bad-flag", "run-setting", "shared", "auth", "content"],
 )
 def test_bad_settings_start_nothing(tmp_path, name, value, message):
     run = RunPy(stack_env(tmp_path, **{name: value}))
