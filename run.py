@@ -68,8 +68,6 @@ class RunSettings:
     auth_replicas: int = 1
     content_replicas: int = 1
     restart_delay: float = 0.5  # before the first restart; doubles up to RESTART_DELAY_MAX
-    admin_host: str = "127.0.0.1"
-    admin_port: int = 10081  # the proxy's admin listener; 0: none to check
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> RunSettings:
@@ -78,8 +76,6 @@ class RunSettings:
             auth_replicas=_number(env, "AUTH_REPLICAS", int, d.auth_replicas, 1, 32),
             content_replicas=_number(env, "CONTENT_REPLICAS", int, d.content_replicas, 1, 32),
             restart_delay=_number(env, "RUN_RESTART_DELAY", float, d.restart_delay, 0.01, 60),
-            admin_host=env.get("PROXY_ADMIN_HOST", "").strip() or d.admin_host,
-            admin_port=_number(env, "PROXY_ADMIN_PORT", int, d.admin_port, 0, 65535),
         )
 
 
@@ -118,8 +114,10 @@ class Child:
     module: str
     env: dict[str, str]
     port_variable: str | None  # the setting naming its port; None for an extra replica
-    host: str = "127.0.0.1"  # where it listens (filled in from its validated settings)
+    host: str = "127.0.0.1"  # where it answers (filled in from its validated settings)
     port: int = 0
+    # (variable, host, port) for each listener that must be free before starting
+    claims: list[tuple[str, str, int]] = field(default_factory=list)
     proc: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     restart_at: float | None = None
@@ -189,8 +187,13 @@ def validate(children: list[Child], env: Mapping[str, str], found: list[str]) ->
             continue
         if child.module == "proxy":
             child.host, child.port = settings.listen.host, settings.listen.port  # type: ignore[attr-defined]
+            # The admin listener (issue 11), wherever the proxy's settings put it.
+            if (admin := getattr(settings, "admin", None)) is not None:
+                child.claims.append(("PROXY_ADMIN_PORT", admin.host, admin.port))
         else:
             child.host, child.port = settings.bind, settings.port  # type: ignore[attr-defined]
+        if child.port_variable is not None:
+            child.claims.insert(0, (child.port_variable, child.host, child.port))
     for message in found:
         problems.setdefault(_variable(message), message)
     return list(problems.values())
@@ -358,10 +361,7 @@ def main() -> int:
     children = plan(env, run)
     problems = validate(children, env, found)
     if not problems:
-        claims = [(c.port_variable, c.host, c.port) for c in children if c.port_variable]
-        if run.admin_port:
-            claims.append(("PROXY_ADMIN_PORT", run.admin_host, run.admin_port))
-        problems = ports_in_use(claims)
+        problems = ports_in_use([claim for child in children for claim in child.claims])
     if problems:
         for problem in problems:
             say(problem)

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 
 import run as run_py
+from proxy.config import Address
 from tests.support import REPO, free_port
 
 USER, PASSWORD = "demo", "gatehouse"
@@ -178,6 +180,33 @@ def test_a_service_that_ran_a_minute_starts_the_backoff_afresh():
     assert [child.crashed(t, 0.5) for t in (1, 2, 3)] == [0.5, 1, 2]
     child.started_at = 10
     assert child.crashed(75, 0.5) == 0.5
+
+
+def test_the_proxy_admin_port_is_checked_when_its_settings_have_one(tmp_path, monkeypatch):
+    """Issue 11's admin listener (PROXY_ADMIN_HOST/PROXY_ADMIN_PORT): taken from the proxy's
+    own settings, so it is checked exactly when the proxy will bind it."""
+    env = stack_env(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        admin_port = taken.getsockname()[1]
+        proxy = types.SimpleNamespace(
+            listen=Address("127.0.0.1", int(env["PROXY_PORT"])),
+            admin=Address("127.0.0.1", admin_port),
+        )
+        monkeypatch.setitem(run_py.VALIDATORS, "proxy", lambda env: proxy)
+        children = run_py.plan(env, run_py.RunSettings())
+        assert run_py.validate(children, env, []) == []
+        claims = [claim for child in children for claim in child.claims]
+        assert [name for name, _, _ in claims] == [
+            "AUTH_PORT",
+            "CONTENT_PORT",
+            "PROXY_PORT",
+            "PROXY_ADMIN_PORT",
+        ]
+        assert run_py.ports_in_use(claims) == [
+            f"PROXY_ADMIN_PORT {admin_port} is already in use; set PROXY_ADMIN_PORT to a free port"
+        ]
 
 
 @pytest.fixture(scope="module")
