@@ -6,7 +6,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from proxy.http1 import Limits
 
@@ -100,6 +100,12 @@ class Settings:
 
 
 class _Reader:
+    # What a value must look like, for the parsers whose own messages read like tracebacks.
+    _EXPECTED: ClassVar[dict[Callable[[str], Any], str]] = {
+        int: "must be a whole number",
+        float: "must be a number",
+    }
+
     def __init__(self, env: Mapping[str, str]) -> None:
         self._env = env
 
@@ -117,8 +123,7 @@ class _Reader:
         try:
             value = parse(raw)
         except ValueError as exc:
-            # int()'s and float()'s own messages read like tracebacks: say what is expected.
-            problem = _EXPECTED.get(parse, str(exc))
+            problem = self._EXPECTED.get(parse, str(exc))
             raise ConfigError(f"setting {name}: {problem} (got {raw!r})") from None
         if isinstance(value, bool) or not isinstance(value, int | float):
             return value
@@ -134,12 +139,6 @@ class _Reader:
         if not ok:
             raise ConfigError(f"setting {name}: must be {need} (got {raw!r})")
         return value
-
-
-_EXPECTED: dict[Callable[[str], Any], str] = {
-    int: "must be a whole number",
-    float: "must be a number",
-}
 
 
 def _port(raw: str) -> int:
