@@ -82,8 +82,6 @@ class ClientConnection(asyncio.Protocol):
         self._update_timer()
 
     def data_received(self, data: bytes) -> None:
-        if self._server.tracer is not None:
-            self._server.tracer.client_bytes(self, self.id, data)
         for event in self._parser.feed(data):
             if isinstance(event, Body):
                 assert self._receiving is not None and self._receiving.body is not None
@@ -96,6 +94,8 @@ class ClientConnection(asyncio.Protocol):
                 self._on_request(event)
             elif isinstance(event, errors.ProxyError):
                 self._on_parse_error(event)
+        if self._server.tracer is not None:  # before any answer: those come from the task
+            self._server.tracer.client_bytes(self, self.id, data)
         self._update_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -153,6 +153,8 @@ class ClientConnection(asyncio.Protocol):
                 ex = self._queue.popleft()
                 if not self._queue:
                     self._resume(_PAUSE_PIPELINE)
+                if self._server.tracer is not None:
+                    self._server.tracer.serving(self.id, ex.number)
                 await self._serve_one(ex)
                 if ex.close_after:
                     self._close()
@@ -166,8 +168,6 @@ class ClientConnection(asyncio.Protocol):
         try:
             if ex.error is not None:
                 raise ex.error
-            if self._server.tracer is not None:
-                self._server.tracer.serving(self.id, ex.number)
             await self._server.forwarder.forward(ex, self)
         except errors.ProxyError as error:
             self._fail(ex, error)
