@@ -187,9 +187,7 @@ def validate(children: list[Child], env: Mapping[str, str], found: list[str]) ->
             continue
         if child.module == "proxy":
             child.host, child.port = settings.listen.host, settings.listen.port  # type: ignore[attr-defined]
-            # The admin listener (issue 11), wherever the proxy's settings put it.
-            if (admin := getattr(settings, "admin", None)) is not None:
-                child.claims.append(("PROXY_ADMIN_PORT", admin.host, admin.port))
+            child.claims += proxy_listeners(settings)
         else:
             child.host, child.port = settings.bind, settings.port  # type: ignore[attr-defined]
         if child.port_variable is not None:
@@ -197,6 +195,18 @@ def validate(children: list[Child], env: Mapping[str, str], found: list[str]) ->
     for message in found:
         problems.setdefault(_variable(message), message)
     return list(problems.values())
+
+
+def proxy_listeners(settings: object) -> list[tuple[str, str, int]]:
+    """The proxy's listeners besides its public port, when its settings have them: the admin
+    listener (PROXY_ADMIN_HOST/PORT) and the plain-HTTP redirect beside TLS."""
+    claims = []
+    if (admin := getattr(settings, "admin", None)) is not None:
+        claims.append(("PROXY_ADMIN_PORT", admin.host, admin.port))
+    if redirect := getattr(settings, "http_redirect_port", None):
+        host = settings.listen.host  # type: ignore[attr-defined]
+        claims.append(("PROXY_HTTP_REDIRECT_PORT", host, redirect))
+    return claims
 
 
 def _variable(message: str) -> str:
@@ -335,13 +345,14 @@ def banner(env: Mapping[str, str], proxy: Child) -> str:
     host = "127.0.0.1" if proxy.host in ("", "0.0.0.0", "::") else proxy.host
     if ":" in host:
         host = f"[{host}]"
+    scheme = "https" if env.get("PROXY_TLS_CERT", "").strip() else "http"
     user, password = env.get("DEMO_USERID", ""), env.get("DEMO_PASSWORD", "")
     account = (
         f"Log in as {user!r} with password {password!r}."
         if user and password
         else "No demo account (DEMO_USERID or DEMO_PASSWORD is empty): `make adduser USERID=...`."
     )
-    url = f"http://{host}:{proxy.port}/"
+    url = f"{scheme}://{host}:{proxy.port}/"
     return f"\nGatehouse is ready: open {url}\n{account}\nCtrl-C stops everything.\n"
 
 

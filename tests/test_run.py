@@ -182,17 +182,21 @@ def test_a_service_that_ran_a_minute_starts_the_backoff_afresh():
     assert child.crashed(75, 0.5) == 0.5
 
 
-def test_the_proxy_admin_port_is_checked_when_its_settings_have_one(tmp_path, monkeypatch):
-    """Issue 11's admin listener (PROXY_ADMIN_HOST/PROXY_ADMIN_PORT): taken from the proxy's
-    own settings, so it is checked exactly when the proxy will bind it."""
+def test_the_proxy_admin_and_redirect_ports_are_checked_when_its_settings_have_them(
+    tmp_path, monkeypatch
+):
+    """Issue 11's admin listener (PROXY_ADMIN_HOST/PORT) and the TLS redirect listener: taken
+    from the proxy's own settings, so each is checked exactly when the proxy will bind it."""
     env = stack_env(tmp_path)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         admin_port = taken.getsockname()[1]
+        redirect_port = free_port()
         proxy = types.SimpleNamespace(
             listen=Address("127.0.0.1", int(env["PROXY_PORT"])),
             admin=Address("127.0.0.1", admin_port),
+            http_redirect_port=redirect_port,
         )
         monkeypatch.setitem(run_py.VALIDATORS, "proxy", lambda env: proxy)
         children = run_py.plan(env, run_py.RunSettings())
@@ -203,6 +207,7 @@ def test_the_proxy_admin_port_is_checked_when_its_settings_have_one(tmp_path, mo
             "CONTENT_PORT",
             "PROXY_PORT",
             "PROXY_ADMIN_PORT",
+            "PROXY_HTTP_REDIRECT_PORT",
         ]
         assert run_py.ports_in_use(claims) == [
             f"PROXY_ADMIN_PORT {admin_port} is already in use; set PROXY_ADMIN_PORT to a free port"
