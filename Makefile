@@ -9,6 +9,8 @@ PY := $(VENV)/bin/python
 # Two stamps: `make run` needs only the runtime packages; `make test` adds the test and bench ones.
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
+# Everything installed: for the targets that need more than `make run` does.
+STAMP := $(DEV_STAMP)
 
 # Debian packages the tests and the benchmark drive; installed only when missing.
 TEST_PACKAGES := docker-compose curl chromium fonts-liberation nginx wrk util-linux
