@@ -1,6 +1,7 @@
 # Gatehouse: `make run` starts everything locally, `make test` runs the whole suite.
-# Both install what they need: a virtualenv with the pinned packages, and Debian
-# packages (via apt-get) for the tools the tests drive.
+# Each installs what it needs: `make run` the pinned runtime packages into a virtualenv,
+# `make test` also the test and bench ones, and Debian packages (via apt-get) for the tools
+# the tests drive.
 
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
