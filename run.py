@@ -275,6 +275,8 @@ def answers(child: Child) -> bool:
 
 
 class Supervisor:
+    """Starts the children, announces "ready" once all answer, restarts the ones that exit."""
+
     def __init__(self, children: list[Child], run: RunSettings, banner: str) -> None:
         self.children = children
         self.run = run

@@ -93,8 +93,8 @@ class RunPy:
                 argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            ppid = int(stat.rpartition(")")[2].split()[1])
-            if ppid == self.proc.pid and b"-m" in argv and stat.split()[2] != "Z":
+            state, ppid = stat.rpartition(")")[2].split()[:2]
+            if int(ppid) == self.proc.pid and b"-m" in argv and state != "Z":
                 module = argv[argv.index(b"-m") + 1].decode()
                 port = _environ(pid).get(f"{module.split('_')[0].upper()}_PORT", "")
                 found[module if module not in found else f"{module}[{port}]"] = pid
