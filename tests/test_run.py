@@ -48,7 +48,8 @@ class RunPy:
         )
         self.lines: list[str] = []
         self._changed = threading.Condition()
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -76,7 +77,7 @@ class RunPy:
 
     def finish(self, timeout: float = 30) -> int:
         code = self.proc.wait(timeout)
-        time.sleep(0.1)  # let the reader thread take the last lines
+        self._reader.join(10)  # the last lines: the pipe ends once its children are gone too
         return code
 
     def stop(self, sig: int = signal.SIGTERM) -> int:
