@@ -1,12 +1,17 @@
 # Gatehouse: `make run` starts everything locally, `make test` runs the whole suite.
-# Both install what they need: a virtualenv with the pinned packages, and Debian
-# packages (via apt-get) for the tools the tests drive.
+# Each installs what it needs: `make run` the pinned runtime packages into a virtualenv,
+# `make test` also the test and bench ones, and Debian packages (via apt-get) for the tools
+# the tests drive.
 
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+# Two stamps: `make run` needs only the runtime packages; `make test` adds the test and bench ones.
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
+# Everything installed: for the targets that need more than `make run` does.
+STAMP := $(DEV_STAMP)
 
 # Debian packages the tests and the benchmark drive; installed only when missing.
 # postgresql: the auth store suite runs against a real server too (tests/auth_service).
@@ -14,42 +19,51 @@ TEST_PACKAGES := docker-compose curl chromium fonts-liberation nginx wrk util-li
 
 .PHONY: run test lint format scenarios compose-config bench bench-bruteforce clean adduser system-deps
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(PY) run.py
 
-test: $(STAMP) system-deps
+test: $(DEV_STAMP) system-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-format: $(STAMP)
+format: $(DEV_STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# The curl scenarios against a running stack (`make run` in another terminal).
+# The curl scenarios against a running stack (`make run` in another terminal). Give them the
+# stack's settings as you gave them to `make run` (environment or make variables both reach
+# the scripts): PROXY_HOST, PROXY_PORT (or BASE_URL), SESSION_TTL, KEEPALIVE_TIMEOUT,
+# KEEPALIVE_MAX, DEMO_USERID, DEMO_PASSWORD; e.g. `PROXY_PORT=20080 SESSION_TTL=5 make scenarios`.
 scenarios:
 	@for s in scenarios/[0-9]*.sh; do echo "== $$s"; bash "$$s" || exit 1; done
 
 compose-config: system-deps
 	SECRET_KEY=$${SECRET_KEY:-only-for-the-config-check} docker-compose config -q
 
-adduser: $(STAMP)
-	@test -n "$(USERID)" || { echo "usage: make adduser USERID=name" >&2; exit 2; }
-	$(PY) -m auth_service adduser "$(USERID)"
+# Asks for the password twice; with PASSWORD_STDIN=1 reads one line from stdin instead
+# (`echo "$$PW" | make adduser USERID=alice PASSWORD_STDIN=1`).
+adduser: $(RUN_STAMP)
+	@test -n "$(USERID)" || { echo "usage: make adduser USERID=name [PASSWORD_STDIN=1]" >&2; exit 2; }
+	@$(PY) -m auth_service adduser "$(USERID)" $(if $(filter 1,$(PASSWORD_STDIN)),--password-stdin)
 
-$(STAMP): requirements.txt requirements-dev.txt bench/requirements.txt
+$(RUN_STAMP): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $(RUN_STAMP)
+
+$(DEV_STAMP): $(RUN_STAMP) requirements-dev.txt bench/requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check \
 	  -r requirements-dev.txt -r bench/requirements.txt
-	touch $(STAMP)
+	touch $(DEV_STAMP)
 
 # Gatehouse against nginx in one run (issue 4); e.g. BENCH_ARGS="--duration 5 --scenarios 1,2".
 # Writes bench/results/latest.json and latest.png.
-bench: $(STAMP) system-deps
+bench: $(DEV_STAMP) system-deps
 	$(PY) -m bench.run $(BENCH_ARGS)
 
 # Brute force against the login through the proxy (issue 10); writes bench/results/bruteforce.json.

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from proxy import errors
+from proxy import errors, trace
 from proxy.headers import encode_request_head, get
 from proxy.upstream import DISCARD, Pool, exchange
 
@@ -62,6 +62,7 @@ class AuthClient:
         cached = self._cache.get(cookie)
         if cached is not None:
             if cached[0] > now:
+                trace.verify_cached(cached[1].user)
                 return cached[1]
             del self._cache[cookie]
         # One question per cookie at a time: when a page's images arrive together they share
@@ -91,7 +92,9 @@ class AuthClient:
 
     async def _verify(self, cookie: bytes, now: float) -> Session | None:
         head = encode_request_head(b"GET", b"/verify", [(b"Host", b"auth"), (b"Cookie", cookie)])
+        trace.verify_request(head)
         conn, response, _ = await exchange(self._pool, b"GET", head)
+        trace.verify_response(response)
         try:
             await conn.relay(DISCARD)
         finally:

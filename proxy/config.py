@@ -6,7 +6,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from proxy.http1 import Limits
 
@@ -100,6 +100,12 @@ class Settings:
 
 
 class _Reader:
+    # What a value must look like, for the parsers whose own messages read like tracebacks.
+    _EXPECTED: ClassVar[dict[Callable[[str], Any], str]] = {
+        int: "must be a whole number",
+        float: "must be a number",
+    }
+
     def __init__(self, env: Mapping[str, str]) -> None:
         self._env = env
 
@@ -117,11 +123,12 @@ class _Reader:
         try:
             value = parse(raw)
         except ValueError as exc:
-            raise ConfigError(f"{name}={raw!r}: {exc}") from None
+            problem = self._EXPECTED.get(parse, str(exc))
+            raise ConfigError(f"setting {name}: {problem} (got {raw!r})") from None
         if isinstance(value, bool) or not isinstance(value, int | float):
             return value
         if not math.isfinite(value):
-            raise ConfigError(f"{name}={raw!r}: must be a finite number")
+            raise ConfigError(f"setting {name}: must be a finite number (got {raw!r})")
         # Counts start at 1; durations need only be positive (tests use fractions).
         if minimum is not None:
             ok, need = value >= minimum, f"at least {minimum}"
@@ -130,14 +137,18 @@ class _Reader:
         else:
             ok, need = value > 0, "positive"
         if not ok:
-            raise ConfigError(f"{name}={raw!r}: must be {need}")
+            raise ConfigError(f"setting {name}: must be {need} (got {raw!r})")
         return value
 
 
 def _port(raw: str) -> int:
-    port = int(raw)
+    problem = "must be a TCP port, 1 to 65535"
+    try:
+        port = int(raw)
+    except ValueError:
+        raise ValueError(problem) from None
     if not 0 < port < 65536:
-        raise ValueError("not a TCP port")
+        raise ValueError(problem)
     return port
 
 
@@ -147,4 +158,4 @@ def _flag(raw: str) -> bool:
         return True
     if lowered in ("0", "false", "no", "off"):
         return False
-    raise ValueError("expected 1/0, true/false, yes/no or on/off")
+    raise ValueError("must be 1/0, true/false, yes/no or on/off")

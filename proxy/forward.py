@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
-from proxy import errors, routing
+from proxy import errors, routing, trace
 from proxy.access import AuthClient, Session
 from proxy.cache import (
     Collector,
@@ -70,9 +70,11 @@ class Forwarder:
         pool = self._pools[route.upstream]
         body = None if head.framing is Framing.NONE else ex.body
         request = encode_request_head(head.method, target, outbound)
+        trace.upstream_request(route.upstream.value, request)
         conn, response, sent_whole = await exchange(
             pool, head.method, request, body, chunked=head.framing is Framing.CHUNKED
         )
+        trace.upstream_response(route.upstream.value, response)
         try:
             if stale is not None and response.status == 304:
                 assert key is not None
@@ -121,6 +123,7 @@ def answer_from_cache(
     ex: Exchange, client: Client, route: routing.Route, entry: Entry, now: float
 ) -> None:
     assert ex.head is not None
+    trace.response_cache_hit()
     status = 304 if not_modified(ex.head, entry) else 200
     headers = [pair for pair in client_headers(entry.head, route, False) if pair[0] != b"age"]
     if status == 304:

@@ -94,6 +94,8 @@ class ClientConnection(asyncio.Protocol):
                 self._on_request(event)
             elif isinstance(event, errors.ProxyError):
                 self._on_parse_error(event)
+        if self._server.tracer is not None:  # before any answer: those come from the task
+            self._server.tracer.client_bytes(self, self.id, data)
         self._update_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -120,10 +122,6 @@ class ClientConnection(asyncio.Protocol):
 
     def _on_request(self, head: RequestHead) -> None:
         self._requests += 1
-        if self._server.tracer is not None:
-            self._server.tracer.request(
-                self.id, self._requests, head.method, head.target, head.version, head.headers
-            )
         ex = Exchange(self._requests, head, RequestBody(self._pause_body, self._resume_body))
         self._receiving = ex
         self._enqueue(ex)
@@ -155,6 +153,8 @@ class ClientConnection(asyncio.Protocol):
                 ex = self._queue.popleft()
                 if not self._queue:
                     self._resume(_PAUSE_PIPELINE)
+                if self._server.tracer is not None:
+                    self._server.tracer.serving(self.id, ex.number)
                 await self._serve_one(ex)
                 if ex.close_after:
                     self._close()
@@ -211,11 +211,10 @@ class ClientConnection(asyncio.Protocol):
         return _ResponseWriter(self, ex, chunked, self._encode_head(ex, status, headers))
 
     def _encode_head(self, ex: Exchange, status: int, headers: Headers) -> bytes:
+        head = encode_response_head(status, headers)
         if self._server.tracer is not None:
-            self._server.tracer.response(
-                self.id, ex.number, status, headers, self.keepalive.remaining
-            )
-        return encode_response_head(status, headers)
+            self._server.tracer.response(self.id, ex.number, head, self.keepalive.remaining)
+        return head
 
     def relay_from(self, conn: UpstreamConnection | None) -> None:
         """Link flow control: while the client cannot take more, stop reading `conn`."""

@@ -1,21 +1,45 @@
-"""Trace mode (PROXY_TRACE=1): every request and response head as it crosses the proxy.
+"""Trace mode (PROXY_TRACE=1): every head on every hop of a request, as it crosses the wire.
 
-What a packet capture shows, readable in a terminal, with the connection id, the request's
-number on its connection and the keep-alive budget left. Secrets are redacted: cookie values,
-credentials, and anything that looks like a password in a query string.
+For each request, in order, each block headed by the connection, the request's number on it,
+and the hop:
+
+    client -> proxy            the request as the client sent it
+    proxy -> auth /verify      the session question (or: answered from the verdict cache)
+    auth -> proxy /verify      its answer
+    proxy -> content           the request as it leaves, with X-Forwarded-* (or -> auth)
+    content -> proxy           the upstream's response head
+    proxy: answered from the response cache   (instead of the two above, or after a 304)
+    proxy -> client            the response as sent, with the keep-alive budget left
+
+The request parser lower-cases field names; to show the client's names as sent, the tracer
+runs a second llhttp parser over the raw bytes, only in trace mode. Upstream response heads are
+shown as parsed: names lower-case (as uvicorn sends them) and the status's standard reason
+phrase. Secrets are redacted: cookie values, credentials, the internal token, and anything
+that looks like a password in a query string.
 """
 
 from __future__ import annotations
 
+import contextvars
 import re
+import weakref
 from typing import TextIO
 
-from proxy.headers import Headers
+import httptools
+
+from proxy.headers import Headers, encode_response_head
+from proxy.http1 import ResponseHead
 
 REDACTED = b"<redacted>"
-_SECRET_HEADERS = frozenset({b"authorization", b"proxy-authorization"})
+_SECRET_HEADERS = frozenset({b"authorization", b"proxy-authorization", b"x-gatehouse-token"})
 _COOKIE_VALUE = re.compile(rb"(=)[^;,]*")
 _SECRET_QUERY = re.compile(rb"((?:^|[?&])(?:passwd|password|token|secret)=)[^&]*", re.IGNORECASE)
+
+# The request being served in this task: (tracer, its label). Set only in trace mode, so the
+# hooks in forward.py and access.py cost one lookup otherwise.
+_current: contextvars.ContextVar[tuple[Tracer, str] | None] = contextvars.ContextVar(
+    "gatehouse_trace", default=None
+)
 
 
 def redact(name: bytes, value: bytes) -> bytes:
@@ -34,26 +58,120 @@ def redact_target(target: bytes) -> bytes:
     return _SECRET_QUERY.sub(rb"\1" + REDACTED, target)
 
 
+def redact_head(head: bytes) -> list[str]:
+    """The lines of an encoded head, secrets redacted."""
+    start, *fields = head.rstrip(b"\r\n").split(b"\r\n")
+    method, sp, rest = start.partition(b" ")
+    if not start.startswith(b"HTTP/"):  # a request line: the target may hold a password
+        target, sp2, version = rest.rpartition(b" ")
+        start = method + sp + redact_target(target) + sp2 + version
+    lines = [start]
+    for field in fields:
+        name, colon, value = field.partition(b":")
+        lines.append(name + colon + b" " + redact(name, value.strip(b" \t")))
+    return [line.decode("latin-1") for line in lines]
+
+
 class Tracer:
     def __init__(self, out: TextIO) -> None:
         self._out = out
+        self._clients: weakref.WeakKeyDictionary[object, _ClientHeads] = weakref.WeakKeyDictionary()
 
-    def request(
-        self, conn: int, number: int, method: bytes, target: bytes, version: bytes, headers: Headers
-    ) -> None:
-        lines = [b"%s %s HTTP/%s" % (method, redact_target(target), version)]
-        self._emit(conn, number, b">", lines, headers)
+    def client_bytes(self, conn: object, conn_id: int, data: bytes) -> None:
+        """Hook: every byte a client sends; its request heads are traced as sent."""
+        heads = self._clients.get(conn)
+        if heads is None:
+            heads = self._clients[conn] = _ClientHeads(self, conn_id)
+        heads.feed(data)
 
-    def response(
-        self, conn: int, number: int, status: int, headers: Headers, remaining: int
-    ) -> None:
-        lines = [b"HTTP/1.1 %d  (keep-alive budget left: %d)" % (status, remaining)]
-        self._emit(conn, number, b"<", lines, headers)
+    def serving(self, conn_id: int, number: int) -> None:
+        """Hook: the task serving this request; what it asks upstream is traced under it."""
+        _current.set((self, f"[conn {conn_id} #{number}]"))
 
-    def _emit(
-        self, conn: int, number: int, arrow: bytes, lines: list[bytes], headers: Headers
-    ) -> None:
-        prefix = b"[conn %d #%d] %s " % (conn, number, arrow)
-        lines += [b"%s: %s" % (name, redact(name, value)) for name, value in headers]
-        text = b"".join(prefix + line + b"\n" for line in lines)
-        self._out.write(text.decode("latin-1") + "\n")
+    def response(self, conn_id: int, number: int, head: bytes, remaining: int) -> None:
+        """Hook: a response head as it goes to the client."""
+        hop = f"proxy -> client  (keep-alive budget left: {remaining})"
+        self.emit(f"[conn {conn_id} #{number}]", hop, head)
+
+    def emit(self, label: str, hop: str, head: bytes | None = None) -> None:
+        lines = [f"{label} {hop}"]
+        if head is not None:
+            lines += ["    " + line for line in redact_head(head)]
+        self._out.write("\n".join(lines) + "\n\n")
+
+
+def _emit(hop: str, head: bytes | None = None) -> None:
+    current = _current.get()
+    if current is not None:
+        current[0].emit(current[1], hop, head)
+
+
+# Hooks for the pipeline (forward.py) and the access check (access.py): each traces under
+# the request this task is serving, and does nothing outside trace mode.
+
+
+def upstream_request(upstream: str, head: bytes) -> None:
+    _emit(f"proxy -> {upstream}", head)
+
+
+def upstream_response(upstream: str, response: ResponseHead) -> None:
+    _emit(f"{upstream} -> proxy", encode_response_head(response.status, response.headers))
+
+
+def verify_request(head: bytes) -> None:
+    _emit("proxy -> auth /verify", head)
+
+
+def verify_response(response: ResponseHead) -> None:
+    _emit("auth -> proxy /verify", encode_response_head(response.status, response.headers))
+
+
+def verify_cached(user: bytes) -> None:
+    _emit(f"proxy -> auth /verify: not asked, answered from the verdict cache ({user.decode()})")
+
+
+def response_cache_hit() -> None:
+    _emit("proxy: answered from the response cache")
+
+
+class _ClientHeads:
+    """llhttp over a client's raw bytes, for the request heads exactly as sent."""
+
+    def __init__(self, tracer: Tracer, conn_id: int) -> None:
+        self._tracer = tracer
+        self._conn_id = conn_id
+        self._parser = httptools.HttpRequestParser(self)
+        self._number = 0
+        self._target = b""
+        self._headers: Headers = []
+        self._failed = False
+
+    def feed(self, data: bytes) -> None:
+        if self._failed:
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError:
+            self._failed = True  # the proxy's own parser answers it; nothing more to trace
+
+    # httptools callbacks
+
+    def on_message_begin(self) -> None:
+        self._target = b""
+        self._headers = []
+
+    def on_url(self, url: bytes) -> None:
+        self._target += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self._number += 1
+        start = b"%s %s HTTP/%s\r\n" % (
+            self._parser.get_method(),
+            self._target,
+            self._parser.get_http_version().encode(),
+        )
+        head = start + b"".join(b"%s: %s\r\n" % pair for pair in self._headers)
+        self._tracer.emit(f"[conn {self._conn_id} #{self._number}]", "client -> proxy", head)

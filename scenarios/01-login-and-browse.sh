@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Scenario 1: log in with a cookie jar, then browse the secret page, an image and /cookie.html.
-# Run against a running stack (`make run`): BASE_URL, DEMO_USERID, DEMO_PASSWORD override the defaults.
+# Run against a running stack (`make run`); the stack's settings come from the environment
+# (see lib.sh).
 set -euo pipefail
 
 source "$(dirname "$0")/lib.sh"

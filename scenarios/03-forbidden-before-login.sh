@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Scenario 3: without a session cookie only the public pages answer; everything else is 403 with
 # an HTML page, even paths that do not exist (so nobody can probe what is there).
-# Run against a running stack (`make run`): BASE_URL overrides the default.
+# Run against a running stack (`make run`); the stack's settings come from the environment
+# (see lib.sh).
 set -euo pipefail
 
 source "$(dirname "$0")/lib.sh"

@@ -1,12 +1,11 @@
 #!/usr/bin/env bash
 # Scenario 4: a session lasts SESSION_TTL seconds. After that the client drops the cookie
 # (Max-Age), and the server refuses it too when an old cookie is replayed by hand.
-# Run against a running stack (`make run`): BASE_URL, DEMO_USERID, DEMO_PASSWORD override the
-# defaults; SESSION_TTL must match the auth service's setting (default 30).
+# Run against a running stack (`make run`); the stack's settings come from the environment
+# (see lib.sh).
 set -euo pipefail
 
 source "$(dirname "$0")/lib.sh"
-SESSION_TTL=${SESSION_TTL:-30}
 
 echo "== POST /login as $DEMO_USERID"
 status=$(fetch /login -c "$jar" --data-urlencode "userid=$DEMO_USERID" \

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Scenario 5: logged in, a page that does not exist is an HTML 404 (before login it is a 403,
 # see 03-forbidden-before-login.sh).
-# Run against a running stack (`make run`): BASE_URL, DEMO_USERID, DEMO_PASSWORD override the defaults.
+# Run against a running stack (`make run`); the stack's settings come from the environment
+# (see lib.sh).
 set -euo pipefail
 
 source "$(dirname "$0")/lib.sh"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Scenario 6: logged in, a byte range of an image is a 206 with exactly those bytes, and a
 # conditional GET with the ETag is a 304 without a body.
-# Run against a running stack (`make run`): BASE_URL, DEMO_USERID, DEMO_PASSWORD override the defaults.
+# Run against a running stack (`make run`); the stack's settings come from the environment
+# (see lib.sh).
 set -euo pipefail
 
 source "$(dirname "$0")/lib.sh"

@@ -1,9 +1,20 @@
 # Shared by the scenario scripts: settings, a temp dir with a cookie jar, and small helpers.
-# Source it after `set -euo pipefail`; BASE_URL, DEMO_USERID and DEMO_PASSWORD override the defaults.
+# Source it after `set -euo pipefail`. The stack's own settings, from the environment, as
+# `make run` reads them (empty means the default): PROXY_HOST, PROXY_PORT (or BASE_URL),
+# SESSION_TTL, KEEPALIVE_TIMEOUT, KEEPALIVE_MAX, DEMO_USERID, DEMO_PASSWORD.
 
-BASE_URL=${BASE_URL:-http://127.0.0.1:10080}
+proxy_host=${PROXY_HOST:-127.0.0.1}
+case $proxy_host in
+  0.0.0.0) proxy_host=127.0.0.1 ;; # listening everywhere: ask on loopback
+  ::) proxy_host='[::1]' ;;
+  *:*) proxy_host="[$proxy_host]" ;;
+esac
+BASE_URL=${BASE_URL:-http://$proxy_host:${PROXY_PORT:-10080}}
 DEMO_USERID=${DEMO_USERID:-demo}
 DEMO_PASSWORD=${DEMO_PASSWORD:-gatehouse}
+SESSION_TTL=${SESSION_TTL:-30}
+KEEPALIVE_TIMEOUT=${KEEPALIVE_TIMEOUT:-5}
+KEEPALIVE_MAX=${KEEPALIVE_MAX:-100}
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

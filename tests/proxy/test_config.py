@@ -103,6 +103,35 @@ def test_bad_value_names_the_variable(name, value):
 
 
 @pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"KEEPALIVE_MAX": "abc"}, "setting KEEPALIVE_MAX: must be a whole number (got 'abc')"),
+        ({"KEEPALIVE_TIMEOUT": "soon"}, "setting KEEPALIVE_TIMEOUT: must be a number (got 'soon')"),
+        (
+            {"PROXY_PORT": "99999"},
+            "setting PROXY_PORT: must be a TCP port, 1 to 65535 (got '99999')",
+        ),
+        ({"AUTH_PORT": "http"}, "setting AUTH_PORT: must be a TCP port, 1 to 65535 (got 'http')"),
+        ({"KEEPALIVE_MAX": "0"}, "setting KEEPALIVE_MAX: must be at least 1 (got '0')"),
+        ({"PROXY_BODY_TIMEOUT": "0"}, "setting PROXY_BODY_TIMEOUT: must be positive (got '0')"),
+        (
+            {"KEEPALIVE_TIMEOUT": "inf"},
+            "setting KEEPALIVE_TIMEOUT: must be a finite number (got 'inf')",
+        ),
+        (
+            {"PROXY_TRACE": "maybe"},
+            "setting PROXY_TRACE: must be 1/0, true/false, yes/no or on/off (got 'maybe')",
+        ),
+    ],
+    ids=["not-whole", "not-number", "port-range", "port-text", "count", "duration", "inf", "flag"],
+)
+def test_one_message_style(env, message):
+    with pytest.raises(ConfigError) as info:
+        Settings.from_env(env)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize(
     ("raw", "expected"),
     [
         *[("1", True), ("TRUE", True), ("yes", True), ("On", True)],

@@ -1,0 +1,59 @@
+"""The Makefile: `make run` installs only what running needs; `make adduser` can be scripted."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from tests.support import REPO
+
+
+def make(*args: str, stdin: str | None = None, env: dict[str, str] | None = None):
+    return subprocess.run(
+        ["make", "--no-print-directory", *args],
+        cwd=REPO,
+        input=stdin,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_make_run_installs_only_the_runtime_packages(tmp_path):
+    # A dry run against a virtualenv that does not exist yet: what would be installed.
+    commands = make("-n", "run", f"VENV={tmp_path / 'venv'}").stdout
+    assert "-r requirements.txt" in commands
+    assert "requirements-dev.txt" not in commands and "bench/requirements.txt" not in commands
+
+
+def test_make_test_installs_the_test_and_bench_packages_too(tmp_path):
+    commands = make("-n", "test", f"VENV={tmp_path / 'venv'}").stdout
+    assert "-r requirements.txt" in commands
+    assert "-r requirements-dev.txt" in commands and "-r bench/requirements.txt" in commands
+
+
+def test_adduser_reads_the_password_from_stdin(tmp_path):
+    store = {
+        "USERS_FILE": str(tmp_path / "users.json"),
+        "AUTH_DATABASE_URL": f"sqlite:///{tmp_path / 'auth.db'}",
+    }
+    # -o: take the installed virtualenv as it is (the shared one; no pip run from a test).
+    result = make(
+        "-o",
+        ".venv/.installed-run",
+        "adduser",
+        "USERID=alice",
+        "PASSWORD_STDIN=1",
+        stdin="a long passphrase\n",
+        env=store,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "alice" in result.stdout
+    assert "Password" not in result.stdout + result.stderr  # no prompt, no GetPassWarning
+
+
+def test_adduser_without_a_userid_says_how():
+    result = make("-o", ".venv/.installed-run", "adduser")
+    assert result.returncode != 0
+    assert "usage: make adduser USERID=name [PASSWORD_STDIN=1]" in result.stderr
