@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 # Debian packages the tests and the benchmark drive; installed only when missing.
 TEST_PACKAGES := docker-compose curl chromium fonts-liberation nginx wrk util-linux
 
-.PHONY: run test lint format scenarios compose-config bench clean adduser system-deps
+.PHONY: run test lint format scenarios compose-config bench clean adduser system-deps certs
 
 run: $(STAMP)
 	$(PY) run.py
@@ -50,6 +50,10 @@ $(STAMP): requirements.txt requirements-dev.txt bench/requirements.txt
 # Writes bench/results/latest.json and latest.png.
 bench: $(STAMP) system-deps
 	$(PY) -m bench.run $(BENCH_ARGS)
+
+# A local CA and a localhost certificate under var/tls/ for HTTPS (README: HTTPS).
+certs: $(STAMP)
+	$(PY) -m proxy.devcerts var/tls
 
 system-deps:
 	@missing=""; for pkg in $(TEST_PACKAGES); do \
