@@ -39,7 +39,14 @@ def https_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "PROXY_HTTP_REDIRECT_PORT": str(redirect_port),
         "PROXY_HEADER_TIMEOUT": "2",  # the silent redirect client is cut off soon
     }
-    with running_stack(tmp, content_root=root, proxy_env=proxy_env) as stack:
+    token = {"INTERNAL_TOKEN": "https-stack-token"}  # the services refuse requests without it
+    with running_stack(
+        tmp,
+        content_root=root,
+        proxy_env={**proxy_env, **token},
+        auth_env=token,
+        content_env=token,
+    ) as stack:
         stack.tls = ssl.create_default_context(cafile=str(certs.ca))
         wait_for_port(redirect_port, stack.proxy.proc)
         stack.redirect_port = redirect_port  # type: ignore[attr-defined]
