@@ -39,13 +39,13 @@ def test_smoke_run_measures_every_scenario_without_errors(tmp_path):
         check=False,
     )
     report = f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
-    assert done.returncode == 0, report
-
     data = json.loads((out / "latest.json").read_text())
-    assert (out / "latest.png").read_bytes().startswith(b"\x89PNG"), report
-    assert [s["id"] for s in data["scenarios"]] == sorted(SCENARIOS), report
     # Until the auth service sets __Host-session under TLS, the HTTPS scenario cannot log in.
     waiting = [s for s in data["scenarios"] if s.get("failed") == PREDATES_HOST_COOKIE]
+    assert done.returncode == (1 if waiting else 0), report
+
+    assert (out / "latest.png").read_bytes().startswith(b"\x89PNG"), report
+    assert [s["id"] for s in data["scenarios"]] == sorted(SCENARIOS), report
     assert data["errors"] == len(waiting), report
     for scenario in data["scenarios"]:
         if scenario in waiting:
