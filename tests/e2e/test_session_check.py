@@ -8,12 +8,15 @@ the logout cleared it, not because it ran out.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from proxy import devcerts
 from tests.e2e.scripted_auth import ScriptedAuth
 from tests.e2e.scripted_upstream import ScriptedUpstream
 from tests.support import RawClient, Service, free_port
@@ -23,24 +26,48 @@ EXPIRED = "Your session has expired; log in again."
 
 
 class Proxy:
-    def __init__(self, service: Service, auth: ScriptedAuth, content: ScriptedUpstream) -> None:
-        self.service, self.auth, self.content = service, auth, content
+    def __init__(
+        self,
+        service: Service,
+        auth: ScriptedAuth,
+        content: ScriptedUpstream,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        self.service, self.auth, self.content, self.tls = service, auth, content, tls
 
     def get(self, path: str, headers: dict[str, str] | None = None):
-        with RawClient(self.service.port) as client:
+        with RawClient(self.service.port, tls=self.tls) as client:
             return client.request("GET", path, headers)
 
     def post(self, path: str, cookie: str, body: str = ""):
         headers = {"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"}
-        with RawClient(self.service.port) as client:
+        with RawClient(self.service.port, tls=self.tls) as client:
             return client.request("POST", path, headers, body.encode())
 
 
 @pytest.fixture(scope="module")
 def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
-    log: Path = tmp_path_factory.mktemp("session-check") / "proxy.log"
+    with scripted_proxy(tmp_path_factory.mktemp("session-check")) as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def tls_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+    with scripted_proxy(tmp_path_factory.mktemp("session-check-tls"), tls=True) as p:
+        yield p
+
+
+@contextlib.contextmanager
+def scripted_proxy(tmp: Path, *, tls: bool = False) -> Iterator[Proxy]:
+    log = tmp / "proxy.log"
     port = free_port()
-    with ScriptedAuth() as auth, ScriptedUpstream() as content:
+    tls_env, context = {}, None
+    if tls:
+        certs = devcerts.write(tmp / "tls")
+        tls_env = {"PROXY_TLS_CERT": str(certs.cert), "PROXY_TLS_KEY": str(certs.key)}
+        context = ssl.create_default_context(cafile=str(certs.ca))
+    cookie_name = "__Host-session" if tls else "session"
+    with ScriptedAuth(cookie_name) as auth, ScriptedUpstream() as content:
         env = {
             "PROXY_HOST": "127.0.0.1",
             "PROXY_PORT": str(port),
@@ -50,10 +77,11 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
             "CONTENT_PORT": str(content.port),
             "INTERNAL_TOKEN": TOKEN,
             "AUTH_CACHE_TTL": "60",
+            **tls_env,
         }
         service = Service("proxy", port, env, log)
         try:
-            yield Proxy(service, auth, content)
+            yield Proxy(service, auth, content, context)
         finally:
             service.stop()
 
@@ -130,3 +158,32 @@ def test_refusal_pages(proxy, cookie, says):
     assert resp.getheader("Content-Security-Policy").endswith("frame-ancestors 'none'")
     assert resp.getheader("X-Frame-Options") == "DENY"
     assert resp.getheader("Date")
+
+
+def test_over_tls_only_the_host_prefixed_cookie_is_asked_about(tls_proxy):
+    before = len(tls_proxy.auth.verifications())
+    resp, body = tls_proxy.get(
+        "/echo", {"Cookie": "session=mallory.1; __Host-session=gil.1; theme=dark"}
+    )
+    assert resp.status == 200
+    [asked] = tls_proxy.auth.verifications()[before:]
+    assert asked["Cookie"] == "__Host-session=gil.1"
+    assert asked["X-Forwarded-Proto"] == "https"
+    echoed = echoed_headers(body)
+    assert echoed["x-forwarded-proto"] == "https"
+    assert echoed["x-auth-user"] == "gil"
+    assert echoed["cookie"] == "theme=dark"  # neither session cookie reaches the content
+
+
+def test_over_tls_a_plain_session_cookie_is_not_a_session(tls_proxy):
+    resp, page = tls_proxy.get("/echo", {"Cookie": "session=mallory.1"})
+    assert resp.status == 403 and "Log in first" in page.decode()
+
+
+def test_over_tls_logout_ends_the_cached_session_at_once(tls_proxy):
+    cookie = "__Host-session=hal.1"
+    assert tls_proxy.get("/echo", {"Cookie": cookie})[0].status == 200
+    assert tls_proxy.post("/logout", cookie)[0].status == 303
+    resp, page = tls_proxy.get("/echo", {"Cookie": cookie})
+    assert resp.status == 403 and EXPIRED in page.decode()
+    assert resp.getheader("Strict-Transport-Security") == "max-age=31536000"
