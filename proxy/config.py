@@ -108,7 +108,7 @@ class Settings:
             trace=read("PROXY_TRACE", _flag, False),
             access_log=read("PROXY_ACCESS_LOG", _flag, True),
             internal_token=_token(env.get("INTERNAL_TOKEN", "")),
-            **_tls(read),
+            **_tls(read, read("PROXY_PORT", _port, 10080)),
         )
 
     def replace(self, **changes: Any) -> Settings:
@@ -163,7 +163,7 @@ def _token(raw: str) -> bytes | None:
     return raw.encode()
 
 
-def _tls(read: _Reader) -> dict[str, Any]:
+def _tls(read: _Reader, listen_port: int) -> dict[str, Any]:
     cert = read("PROXY_TLS_CERT", str, None)
     key = read("PROXY_TLS_KEY", str, None)
     redirect = read("PROXY_HTTP_REDIRECT_PORT", _port, None)
@@ -174,6 +174,10 @@ def _tls(read: _Reader) -> dict[str, Any]:
         raise ConfigError(
             f"setting PROXY_HTTP_REDIRECT_PORT: needs PROXY_TLS_CERT and PROXY_TLS_KEY "
             f"(got '{redirect}')"
+        )
+    if redirect == listen_port:
+        raise ConfigError(
+            f"setting PROXY_HTTP_REDIRECT_PORT: must differ from PROXY_PORT (got '{redirect}')"
         )
     return {"tls_cert": cert, "tls_key": key, "http_redirect_port": redirect}
 

@@ -157,6 +157,11 @@ def test_tls_settings():
         pytest.param({"PROXY_TLS_CERT": "c.pem"}, "PROXY_TLS_KEY", id="cert-only"),
         pytest.param({"PROXY_TLS_KEY": "k.pem"}, "PROXY_TLS_CERT", id="key-only"),
         pytest.param({"PROXY_HTTP_REDIRECT_PORT": "80"}, "PROXY_HTTP_REDIRECT_PORT", id="no-tls"),
+        pytest.param(
+            {"PROXY_TLS_CERT": "c", "PROXY_TLS_KEY": "k", "PROXY_HTTP_REDIRECT_PORT": "10080"},
+            "PROXY_HTTP_REDIRECT_PORT",
+            id="same-port",
+        ),
     ],
 )
 def test_incomplete_tls_settings_are_refused(env, named):
