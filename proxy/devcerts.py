@@ -37,9 +37,16 @@ def write(directory: Path) -> Files:
 
 
 def main(argv: list[str]) -> int:
-    files = write(Path(argv[1] if len(argv) > 1 else "var/tls"))
+    directory = Path(argv[1] if len(argv) > 1 else "var/tls")
+    existing = Files(directory / "ca.pem", directory / "cert.pem", directory / "key.pem")
+    if all(path.exists() for path in (existing.ca, existing.cert, existing.key)):
+        # A new CA would undo whatever trust was given to this one.
+        files, done = existing, f"Kept the CA and certificate already in {directory}/"
+    else:
+        files, done = write(directory), "Wrote a local CA and a certificate"
     print(
-        f"""Wrote a local CA and a certificate for {", ".join(NAMES)}:
+        f"""{done} for {", ".join(NAMES)}
+(delete {directory}/ to make new ones):
   {files.ca}  (the CA: trust it)
   {files.cert}  {files.key}
 

@@ -86,3 +86,12 @@ def test_unusable_files_are_a_config_error(certs, tmp_path: Path, which):
 def test_missing_file_is_a_config_error(tmp_path: Path):
     with pytest.raises(ConfigError, match="No such file"):
         server_context(Settings(tls_cert=str(tmp_path / "nope.pem"), tls_key="nope.pem"))
+
+
+def test_make_certs_keeps_a_ca_that_may_already_be_trusted(tmp_path: Path, capsys):
+    assert devcerts.main(["devcerts", str(tmp_path)]) == 0
+    first = (tmp_path / "ca.pem").read_bytes()
+    assert devcerts.main(["devcerts", str(tmp_path)]) == 0
+    assert (tmp_path / "ca.pem").read_bytes() == first
+    out = capsys.readouterr().out
+    assert f"curl --cacert {tmp_path}/ca.pem" in out and "PROXY_TLS_CERT=" in out
