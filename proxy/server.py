@@ -101,6 +101,9 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         # A client that never finishes its handshake holds a socket outside the connection
         # count (the Protocol only sees handshaken connections): give it the header deadline.
         ssl_handshake_timeout=settings.header_timeout if ssl_context else None,
+        # Closing waits for the client's close_notify; one that never sends it is not kept
+        # longer than an idle connection would be.
+        ssl_shutdown_timeout=settings.keepalive_timeout if ssl_context else None,
     )
     redirects = None
     if settings.http_redirect_port is not None:
