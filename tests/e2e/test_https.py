@@ -169,7 +169,8 @@ def test_redirect_listener_answers_308_to_https(https_stack):
         resp, body = client.request("GET", target, {"Host": f"127.0.0.1:{https_stack.port}"})
         assert resp.status == 308 and body == b""
         assert resp.getheader("Location") == f"https://127.0.0.1:{https_stack.port}{target}"
-        assert resp.getheader("Connection") == "close"
+        assert resp.getheader("Connection") == "close" and resp.getheader("Date")
+        assert resp.getheader("Strict-Transport-Security") is None  # only ever over TLS
         assert client.is_closed()
 
 
