@@ -110,6 +110,13 @@ def test_hundred_requests_count_down_then_close(https_stack):
         assert client.is_closed()
 
 
+def test_client_connection_close_is_honoured(https_stack):
+    with RawClient(https_stack.port, tls=https_stack.tls) as client:
+        resp, _ = client.request("GET", PAGE, {"Connection": "close"})
+        assert resp.status == 200 and resp.getheader("Connection") == "close"
+        assert client.is_closed()
+
+
 def test_fifty_megabytes_pass_byte_exact(https_stack):
     with RawClient(https_stack.port, timeout=60, tls=https_stack.tls) as client:
         resp, body = client.request("GET", "/static/big.bin")
