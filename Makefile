@@ -17,7 +17,7 @@ STAMP := $(DEV_STAMP)
 # postgresql: the auth store suite runs against a real server too (tests/auth_service).
 TEST_PACKAGES := docker-compose curl chromium fonts-liberation nginx wrk util-linux postgresql
 
-.PHONY: run test lint format scenarios compose-config bench bench-bruteforce clean adduser system-deps
+.PHONY: run test lint format scenarios compose-config bench bench-bruteforce clean adduser system-deps certs
 
 run: $(RUN_STAMP)
 	$(PY) run.py
@@ -69,6 +69,10 @@ bench: $(DEV_STAMP) system-deps
 # Brute force against the login through the proxy (issue 10); writes bench/results/bruteforce.json.
 bench-bruteforce: $(STAMP)
 	$(PY) -m bench.bruteforce $(BENCH_ARGS)
+
+# A local CA and a localhost certificate under var/tls/ for HTTPS (README: HTTPS).
+certs: $(STAMP)
+	$(PY) -m proxy.devcerts var/tls
 
 system-deps:
 	@missing=""; for pkg in $(TEST_PACKAGES); do \

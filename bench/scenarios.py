@@ -12,7 +12,9 @@ import contextlib
 import http.client
 import os
 import resource
+import ssl
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,9 +33,13 @@ from bench.processes import (
     free_port,
     rss_mb,
 )
+from proxy import devcerts, tls
 from proxy.config import Settings as ProxySettings
 
 BIG_FILE = "bench-big.bin"  # generated in the temp copy of the site, never committed
+NGINX_TLS_TEMPLATE = Path(__file__).with_name("nginx_tls.conf.template")
+# Loopback, a certificate made for the run: the bench checks bytes, not the chain (nor does wrk).
+_UNVERIFIED = ssl._create_unverified_context()
 
 
 @dataclass
@@ -146,8 +152,8 @@ def _port(proc: Proc) -> int:
     return proc.port
 
 
-def url(port: int, path: str) -> str:
-    return f"http://127.0.0.1:{port}{path}"
+def url(port: int, path: str, scheme: str = "http") -> str:
+    return f"{scheme}://127.0.0.1:{port}{path}"
 
 
 # --- measuring one side ------------------------------------------------------------------
@@ -155,12 +161,14 @@ def url(port: int, path: str) -> str:
 
 def precheck(target: str, cookie: str | None, size: int) -> str:
     """One request before the load: it must be a 200 with exactly the file's bytes."""
-    rest = target.removeprefix("http://")
-    hostport, _, path = rest.partition("/")
-    host, _, port = hostport.partition(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    parts = urllib.parse.urlsplit(target)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    if parts.scheme == "https":
+        conn = http.client.HTTPSConnection(host, port, timeout=30, context=_UNVERIFIED)
+    else:
+        conn = http.client.HTTPConnection(host, port, timeout=30)
     try:
-        conn.request("GET", "/" + path, headers={"Cookie": cookie} if cookie else {})
+        conn.request("GET", parts.path, headers={"Cookie": cookie} if cookie else {})
         resp = conn.getresponse()
         body = resp.read()
     except (OSError, http.client.HTTPException) as exc:
@@ -308,6 +316,7 @@ def both_sides(
     nginx_port: int | None = None,
     connections: int | None = None,
     watch_memory: bool = False,
+    scheme: str = "http",
 ) -> list[dict[str, object]]:
     """The same measured load on our proxy, then on nginx, each checked first."""
     sides = []
@@ -315,7 +324,7 @@ def both_sides(
         ("proxy", pair.ours, _port(pair.ours)),
         ("nginx", pair.nginx, nginx_port or pair.nginx_main_port),
     ):
-        target = url(port, path)
+        target = url(port, path, scheme)
         memory = None
         if watch_memory:
             memory = MemoryWatch(proc.pids())
@@ -497,6 +506,71 @@ def content_direct(ctx: Context) -> dict[str, object]:
     )
 
 
+def tls_login(port: int, services: Services) -> str:
+    """POST /login through our proxy over TLS; return the `__Host-session=...` pair."""
+    conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=_UNVERIFIED)
+    try:
+        body = urllib.parse.urlencode({"userid": services.userid, "passwd": services.password})
+        conn.request("POST", "/login", body, {"Content-Type": "application/x-www-form-urlencoded"})
+        resp = conn.getresponse()
+        resp.read()
+    finally:
+        conn.close()
+    cookie = (resp.getheader("Set-Cookie") or "").split(";", 1)[0]
+    if cookie.startswith("session="):
+        raise BenchError(PREDATES_HOST_COOKIE)
+    if resp.status != 303 or not cookie.startswith("__Host-session="):
+        raise BenchError(
+            f"POST /login over TLS: expected 303 with __Host-session, got {resp.status}"
+        )
+    return cookie
+
+
+PREDATES_HOST_COOKIE = "the auth service predates __Host-session under TLS (issue 10's auth side)"
+
+
+def https_image(ctx: Context) -> dict[str, object]:
+    """Scenario 2 over HTTPS: both proxies terminate TLS with the same certificate."""
+    path = "/images/coast.jpg"
+    size = _size(ctx, path.lstrip("/"))
+    certs = devcerts.write(ctx.services.tmp / "tls")
+    defaults = ctx.proxy_defaults
+    ours_port, nginx_port = free_port(), free_port()
+    values = {
+        "listen_port": nginx_port,
+        "auth_port": ctx.services.auth_port,
+        "content_port": _port(ctx.content),
+        "tls_cert": certs.cert,
+        "tls_key": certs.key,
+        "tls12_ciphers": tls.TLS12_CIPHERS,
+        "keepalive_timeout": _nginx_time(defaults.keepalive_timeout),
+        "keepalive_requests": defaults.keepalive_max,
+        "nofile": ctx.nofile,
+        "worker_connections": _worker_connections(ctx.nofile),
+    }
+    extra = {**ctx.proxy_env, "PROXY_TLS_CERT": str(certs.cert), "PROXY_TLS_KEY": str(certs.key)}
+    with contextlib.ExitStack() as stack:
+        ours = stack.enter_context(
+            stopping(ctx.services.proxy("proxy-s7", ours_port, _port(ctx.content), extra))
+        )
+        nginx = stack.enter_context(
+            stopping(ctx.services.nginx("nginx-s7", NGINX_TLS_TEMPLATE, values, nginx_port))
+        )
+        cookie = tls_login(ours_port, ctx.services)
+        pair = Pair(ours, nginx, nginx_port, 0)
+        sides = both_sides(
+            ctx, pair, path, size, cookie=cookie, backends=_backends(ctx), scheme="https"
+        )
+    return scenario(
+        7,
+        f"protected image {path} over HTTPS ({size // 1024} KB)",
+        "req/s",
+        *sides,
+        short="protected image, HTTPS",
+        notes=["both terminate TLS with the same certificate; keep-alive, so few handshakes"],
+    )
+
+
 SCENARIOS: dict[int, Callable[[Context], dict[str, object]]] = {
     1: public_page,
     2: protected_image,
@@ -504,4 +578,5 @@ SCENARIOS: dict[int, Callable[[Context], dict[str, object]]] = {
     4: proxy_overhead,
     5: held_connections,
     6: content_direct,
+    7: https_image,
 }

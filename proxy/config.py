@@ -57,6 +57,20 @@ class Settings:
     trace: bool = False
     access_log: bool = True
 
+    # Sent as X-Gatehouse-Token on every request to the services, which refuse requests
+    # without it; None sends nothing (services without a token accept everyone).
+    internal_token: bytes | None = None
+
+    # HTTPS: with both set, the listener terminates TLS (proxy/tls.py); the optional
+    # redirect port is a plain listener answering 308 to the https URL.
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    http_redirect_port: int | None = None
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         """Build settings from environment variables; raise ConfigError naming the bad one."""
@@ -93,6 +107,8 @@ class Settings:
             shutdown_grace=read("PROXY_SHUTDOWN_GRACE", float, d.shutdown_grace, minimum=0),
             trace=read("PROXY_TRACE", _flag, False),
             access_log=read("PROXY_ACCESS_LOG", _flag, True),
+            internal_token=_token(env.get("INTERNAL_TOKEN", "")),
+            **_tls(read, read("PROXY_PORT", _port, 10080)),
         )
 
     def replace(self, **changes: Any) -> Settings:
@@ -139,6 +155,38 @@ class _Reader:
         if not ok:
             raise ConfigError(f"setting {name}: must be {need} (got {raw!r})")
         return value
+
+
+def _token(raw: str) -> bytes | None:
+    """The internal token goes into a header field: visible ASCII only (RFC 9110 §5.5).
+    The error never echoes the secret itself."""
+    if not raw:
+        return None
+    if not all("!" <= c <= "~" for c in raw):
+        raise ConfigError(
+            "setting INTERNAL_TOKEN: must be visible ASCII characters without spaces "
+            f"(got {len(raw)} characters)"
+        )
+    return raw.encode()
+
+
+def _tls(read: _Reader, listen_port: int) -> dict[str, Any]:
+    cert = read("PROXY_TLS_CERT", str, None)
+    key = read("PROXY_TLS_KEY", str, None)
+    redirect = read("PROXY_HTTP_REDIRECT_PORT", _port, None)
+    if (cert is None) != (key is None):
+        missing = "PROXY_TLS_KEY" if key is None else "PROXY_TLS_CERT"
+        raise ConfigError(f"setting {missing}: needed with the other TLS file (got '')")
+    if redirect is not None and cert is None:
+        raise ConfigError(
+            f"setting PROXY_HTTP_REDIRECT_PORT: needs PROXY_TLS_CERT and PROXY_TLS_KEY "
+            f"(got '{redirect}')"
+        )
+    if redirect == listen_port:
+        raise ConfigError(
+            f"setting PROXY_HTTP_REDIRECT_PORT: must differ from PROXY_PORT (got '{redirect}')"
+        )
+    return {"tls_cert": cert, "tls_key": key, "http_redirect_port": redirect}
 
 
 def _port(raw: str) -> int:

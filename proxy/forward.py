@@ -10,7 +10,13 @@ import asyncio
 from typing import Protocol
 
 from proxy import errors, routing, trace
-from proxy.access import AuthClient, Session
+from proxy.access import (
+    AuthClient,
+    Session,
+    cookie_name,
+    session_cookie,
+    without_session_cookies,
+)
 from proxy.cache import (
     Collector,
     Entry,
@@ -20,7 +26,14 @@ from proxy.cache import (
     request_key,
 )
 from proxy.exchange import Exchange
-from proxy.headers import Headers, encode_request_head, request_fields, response_fields
+from proxy.headers import (
+    Headers,
+    encode_request_head,
+    get,
+    http_date,
+    request_fields,
+    response_fields,
+)
 from proxy.http1 import Framing, RequestHead, ResponseHead
 from proxy.upstream import DISCARD, Pool, Sink, UpstreamConnection, exchange
 
@@ -29,6 +42,7 @@ class Client(Protocol):
     """What the forwarder needs from the client connection."""
 
     peer_ip: bytes
+    tls: bool  # the request came over the TLS listener
 
     def send_continue(self) -> None: ...
 
@@ -41,18 +55,24 @@ class Client(Protocol):
 
 class Forwarder:
     def __init__(
-        self, pools: dict[routing.Upstream, Pool], auth: AuthClient, cache: ResponseCache
+        self,
+        pools: dict[routing.Upstream, Pool],
+        auth: AuthClient,
+        cache: ResponseCache,
+        token: bytes | None = None,
     ) -> None:
         self._pools = pools
         self._auth = auth
         self._cache = cache
+        self._token = token
         self._loop = asyncio.get_running_loop()
 
     async def forward(self, ex: Exchange, client: Client) -> None:
         head = ex.head
         assert head is not None and ex.body is not None
         route = routing.route(head.method, head.path)
-        session = await self._check_access(head, route)
+        cookie = session_cookie(head.cookie, cookie_name(client.tls))
+        session = await self._check_access(route, cookie, client)
         if session is not None:
             ex.user = session.user
         target = rewrite_target(head, route, session)
@@ -60,7 +80,15 @@ class Forwarder:
         if key is not None and (entry := self._cache.lookup(key)) is not None:
             answer_from_cache(ex, client, route, entry, self._loop.time())
             return
-        outbound = upstream_headers(head, client.peer_ip, session, self._loop.time())
+        outbound = upstream_headers(
+            head,
+            client.peer_ip,
+            session,
+            self._loop.time(),
+            tls=client.tls,
+            token=self._token,
+            keep_session_cookie=route.upstream is routing.Upstream.AUTH,
+        )
         stale = self._cache.stale(key) if key is not None else None
         if stale is not None:
             outbound = revalidation_headers(outbound, stale)
@@ -75,6 +103,11 @@ class Forwarder:
             pool, head.method, request, body, chunked=head.framing is Framing.CHUNKED
         )
         trace.upstream_response(route.upstream.value, response)
+        if route.logout:
+            # The session is over at the auth service: no cached verdict may outlive it here.
+            self._auth.forget(cookie)
+            if revoked := get(response.headers, b"x-auth-revoked-user"):
+                self._auth.forget_user(revoked)
         try:
             if stale is not None and response.status == 304:
                 assert key is not None
@@ -105,7 +138,9 @@ class Forwarder:
         finally:
             pool.release(conn)
 
-    async def _check_access(self, head: RequestHead, route: routing.Route) -> Session | None:
+    async def _check_access(
+        self, route: routing.Route, cookie: bytes | None, client: Client
+    ) -> Session | None:
         """The session, if any; raise Forbidden where one is needed and missing.
 
         Public routes still look the session up when they behave differently for a logged-in
@@ -113,10 +148,14 @@ class Forwarder:
         """
         if route.public and not route.home:
             return None
-        session = await self._auth.session(head.cookie)
-        if session is None and not route.public:
-            raise errors.Forbidden("Log in first: this page is only for logged-in users.")
-        return session
+        verdict = await self._auth.verdict(cookie, peer_ip=client.peer_ip, tls=client.tls)
+        if isinstance(verdict, Session):
+            return verdict
+        if route.public:
+            return None
+        if verdict.ended:
+            raise errors.Forbidden("Your session has expired; log in again.")
+        raise errors.Forbidden("Log in first: this page is only for logged-in users.")
 
 
 def answer_from_cache(
@@ -155,22 +194,34 @@ def rewrite_target(head: RequestHead, route: routing.Route, session: Session | N
 
 
 def upstream_headers(
-    head: RequestHead, peer_ip: bytes, session: Session | None, now: float
+    head: RequestHead,
+    peer_ip: bytes,
+    session: Session | None,
+    now: float,
+    *,
+    tls: bool = False,
+    token: bytes | None = None,
+    keep_session_cookie: bool = False,
 ) -> Headers:
     """The request headers as the upstream sees them: the client's own fields that may pass
-    (see `request_fields`), then the proxy's: Host, framing, forwarding and identity."""
+    (see `request_fields`; the session cookie only to the auth service, which sets and ends
+    it), then the proxy's: Host, framing, forwarding, identity and the internal token."""
     headers = request_fields(head.headers, head.connection)
+    if not keep_session_cookie:
+        headers = without_session_cookies(headers)
     # Exactly one Host; an HTTP/1.0 client may send none (or an empty one), but an HTTP/1.1
     # upstream must get one (RFC 9112 §3.2).
     headers.insert(0, (b"Host", head.host or b"localhost"))
     if head.framing is Framing.CHUNKED:
         headers.append((b"Transfer-Encoding", b"chunked"))
     headers.append((b"X-Forwarded-For", peer_ip))
-    headers.append((b"X-Forwarded-Proto", b"http"))
+    headers.append((b"X-Forwarded-Proto", b"https" if tls else b"http"))
     headers.append((b"X-Forwarded-Host", head.host))
     if session is not None:
         headers.append((b"X-Auth-User", session.user))
         headers.append((b"X-Auth-Seconds-Left", b"%d" % session.seconds_left(now)))
+    if token is not None:
+        headers.append((b"X-Gatehouse-Token", token))
     return headers
 
 
@@ -188,7 +239,15 @@ def response_framing(head: RequestHead, response: ResponseHead) -> tuple[bool, b
 
 
 def client_headers(response: ResponseHead, route: routing.Route, chunked: bool) -> Headers:
-    headers = response_fields(response.headers, response.connection)
+    """The response headers as the client sees them: without hop-by-hop fields and without
+    what passes only between the proxy and the services (`X-Auth-*`, the internal token)."""
+    headers = [
+        pair
+        for pair in response_fields(response.headers, response.connection)
+        if not pair[0].startswith(b"x-auth-") and pair[0] != b"x-gatehouse-token"
+    ]
+    if get(headers, b"date") is None:
+        headers.append((b"Date", http_date()))  # RFC 9110 §6.6.1: an intermediary adds it
     if chunked:
         headers.append((b"Transfer-Encoding", b"chunked"))
     if not route.public or route.home:

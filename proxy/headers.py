@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from email.utils import formatdate
 from http import HTTPStatus
 
 Headers = list[tuple[bytes, bytes]]
@@ -23,9 +25,9 @@ HOP_BY_HOP = frozenset(
 )
 
 # Headers a client could send to impersonate the proxy's own statements; always replaced.
-# `Proxy` is the httpoxy vector.
+# `Proxy` is the httpoxy vector; `X-Gatehouse-Token` is the proxy's secret to the services.
 IDENTITY_PREFIXES = (b"x-auth-", b"x-forwarded-")
-IDENTITY_NAMES = frozenset({b"forwarded", b"x-real-ip", b"proxy"})
+IDENTITY_NAMES = frozenset({b"forwarded", b"x-real-ip", b"proxy", b"x-gatehouse-token"})
 
 # A `Connection` option may never name these: the proxy sets or relies on them itself.
 _PROTECTED = frozenset({b"host", b"cookie", b"content-length"})
@@ -94,3 +96,16 @@ def encode_response_head(status: int, headers: Headers) -> bytes:
     """A whole response head as one bytes object, so it goes out in one write."""
     fields = b"".join([b"%s: %s\r\n" % pair for pair in headers])
     return b"HTTP/1.1 %d %s\r\n%s\r\n" % (status, _REASONS.get(status, b""), fields)
+
+
+_date: tuple[int, bytes] = (0, b"")
+
+
+def http_date() -> bytes:
+    """Now as an IMF-fixdate for the `Date` field (RFC 9110 §5.6.7, §6.6.1), formatted once
+    per second."""
+    global _date
+    second = int(time.time())
+    if _date[0] != second:
+        _date = (second, formatdate(second, usegmt=True).encode())
+    return _date[1]

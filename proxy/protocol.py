@@ -20,6 +20,7 @@ from proxy.headers import Headers, encode_response_head
 from proxy.http1 import END, Body, RequestHead, RequestParser
 from proxy.keepalive import CLOSE, KeepAlive
 from proxy.pages import error_response
+from proxy.tls import HSTS
 
 if TYPE_CHECKING:
     from proxy.server import ServerState
@@ -50,6 +51,7 @@ class ClientConnection(asyncio.Protocol):
         self.id = 0
         self.transport: asyncio.Transport | None = None
         self.peer_ip = b"-"
+        self.tls = False
         self._parser = RequestParser(self._settings.limits)
         self.keepalive = KeepAlive(self._settings.keepalive_timeout, self._settings.keepalive_max)
         self._queue: collections.deque[Exchange] = collections.deque()
@@ -68,6 +70,7 @@ class ClientConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        self.tls = transport.get_extra_info("sslcontext") is not None
         peer = transport.get_extra_info("peername")
         if peer:
             self.peer_ip = peer[0].encode()
@@ -227,6 +230,8 @@ class ClientConnection(asyncio.Protocol):
         headers, ex.close_after = self.keepalive.next_response(
             wants_keep_alive, force_close=force_close or self._server.shutting_down
         )
+        if self.tls:
+            headers.append(HSTS)  # every response over TLS, the proxy's own pages included
         return headers
 
     # transport, timers, flow control -------------------------------------------------------

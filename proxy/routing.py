@@ -17,6 +17,8 @@ class Route:
     public: bool
     # `/` and `/index.html` show the login page, or the secret page to a logged-in user.
     home: bool = False
+    # `POST /logout`: the proxy drops its cached verdicts for the session as it passes.
+    logout: bool = False
 
 
 _AUTH_ROUTES = frozenset({(b"POST", b"/login"), (b"POST", b"/logout"), (b"GET", b"/cookie.html")})
@@ -28,7 +30,11 @@ SECRET_PAGE = b"/secret.html"
 def route(method: bytes, path: bytes) -> Route:
     auth_method = b"GET" if method == b"HEAD" else method
     if (auth_method, path) in _AUTH_ROUTES:
-        return Route(Upstream.AUTH, public=(method, path) == (b"POST", b"/login"))
+        return Route(
+            Upstream.AUTH,
+            public=(method, path) == (b"POST", b"/login"),
+            logout=(method, path) == (b"POST", b"/logout"),
+        )
     if path in _HOME and method in (b"GET", b"HEAD"):
         return Route(Upstream.CONTENT, public=True, home=True)
     return Route(Upstream.CONTENT, public=_is_public_file(path))

@@ -10,9 +10,10 @@ import sys
 import time
 from typing import TextIO
 
+from proxy import redirect, tls
 from proxy.access import AuthClient
 from proxy.cache import ResponseCache
-from proxy.config import Settings
+from proxy.config import ConfigError, Settings
 from proxy.exchange import Exchange
 from proxy.forward import Forwarder
 from proxy.protocol import ClientConnection
@@ -43,13 +44,14 @@ class ServerState:
             self.pools[Upstream.AUTH],
             cache_ttl=settings.auth_cache_ttl,
             cache_size=settings.auth_cache_size,
+            token=settings.internal_token,
         )
         self.cache = ResponseCache(
             max_bytes=settings.cache_bytes,
             max_entry_bytes=settings.cache_entry_bytes,
             clock=self.loop.time,
         )
-        self.forwarder = Forwarder(self.pools, self.auth, self.cache)
+        self.forwarder = Forwarder(self.pools, self.auth, self.cache, settings.internal_token)
         self.connections: set[ClientConnection] = set()
         self.shutting_down = False
         self._ids = itertools.count(1)
@@ -85,20 +87,43 @@ class ServerState:
 async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     """Run until SIGTERM/SIGINT, then shut down gracefully."""
     state = ServerState(settings)
+    try:
+        ssl_context = tls.server_context(settings) if settings.tls else None
+    except ConfigError as exc:
+        raise SystemExit(f"proxy: {exc}") from None
     server = await state.loop.create_server(
         lambda: ClientConnection(state),
         settings.listen.host,
         settings.listen.port,
         backlog=2048,
         reuse_address=True,
+        ssl=ssl_context,
+        # A client that never finishes its handshake holds a socket outside the connection
+        # count (the Protocol only sees handshaken connections): give it the header deadline.
+        ssl_handshake_timeout=settings.header_timeout if ssl_context else None,
+        # Closing waits for the client's close_notify; one that never sends it is not kept
+        # longer than an idle connection would be.
+        ssl_shutdown_timeout=settings.keepalive_timeout if ssl_context else None,
     )
+    redirects = None
+    if settings.http_redirect_port is not None:
+        redirects = await redirect.listen(
+            settings.listen.host,
+            settings.http_redirect_port,
+            settings.listen.port,
+            settings.limits,
+            settings.header_timeout,
+        )
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         state.loop.add_signal_handler(sig, stop.set)
-    log.warning("gatehouse proxy listening on http://%s", settings.listen)
+    scheme = "https" if ssl_context else "http"
+    log.warning("gatehouse proxy listening on %s://%s", scheme, settings.listen)
     if ready is not None:
         ready.set()
     await stop.wait()
+    if redirects is not None:
+        redirect.close(*redirects)
     await shutdown(state, server)
 
 

@@ -8,6 +8,7 @@ import os
 import select
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -97,8 +98,11 @@ class RawClient:
     responses that arrive in a single segment are not lost between reads.
     """
 
-    def __init__(self, port: int, timeout: float = 10.0) -> None:
+    def __init__(self, port: int, timeout: float = 10.0, tls: ssl.SSLContext | None = None) -> None:
+        """With `tls`, the socket speaks TLS (the certificate must name 127.0.0.1)."""
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        if tls is not None:
+            self.sock = tls.wrap_socket(self.sock, server_hostname="127.0.0.1")
         self._file = self.sock.makefile("rb")
 
     def makefile(self, *args: object, **kwargs: object) -> object:
@@ -131,6 +135,15 @@ class RawClient:
 
     def is_closed(self, timeout: float = 2.0) -> bool:
         """True if the server closed the connection (EOF or reset) within `timeout`."""
+        if isinstance(self.sock, ssl.SSLSocket):
+            # TLS sockets cannot peek; nothing more is expected, so read: b"" is the end.
+            self.sock.settimeout(timeout)
+            try:
+                return self._file.read1(1) == b""
+            except TimeoutError:
+                return False
+            except (ConnectionResetError, ssl.SSLError):
+                return True
         readable, _, _ = select.select([self.sock], [], [], timeout)
         if not readable:
             return False

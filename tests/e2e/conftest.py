@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import shutil
+import ssl
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ class Stack:
     content_root: Path | None
     userid: str = USERID
     password: str = PASSWORD
+    tls: ssl.SSLContext | None = None  # a client context trusting the proxy's certificate
 
     @property
     def port(self) -> int:
@@ -34,13 +36,20 @@ class Stack:
 
     @property
     def url(self) -> str:
+        if self.tls is not None:
+            return f"https://127.0.0.1:{self.port}"
         return f"http://127.0.0.1:{self.port}"
 
     def connect(self, timeout: float = 10.0) -> http.client.HTTPConnection:
+        if self.tls is not None:
+            return http.client.HTTPSConnection(
+                "127.0.0.1", self.port, timeout=timeout, context=self.tls
+            )
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
 
     def login(self, conn: http.client.HTTPConnection | None = None) -> str:
-        """Log in through the proxy; return the `session=...` cookie pair."""
+        """Log in through the proxy; return the `session=...` cookie pair (under TLS,
+        `__Host-session=...`)."""
         own = conn is None
         conn = conn or self.connect()
         body = urllib.parse.urlencode({"userid": self.userid, "passwd": self.password})
@@ -49,7 +58,7 @@ class Stack:
         resp.read()
         assert resp.status == 303, resp.status
         cookie = resp.getheader("Set-Cookie", "").split(";", 1)[0]
-        assert cookie.startswith("session="), cookie
+        assert cookie.startswith(("session=", "__Host-session=")), cookie
         if own:
             conn.close()
         return cookie

@@ -10,7 +10,7 @@ import asyncio
 import pytest
 
 from proxy import access, errors
-from proxy.access import AuthClient, Session
+from proxy.access import NO_COOKIE, AuthClient, Refusal, Session
 from proxy.http1 import Framing, RequestParser, ResponseHead
 
 
@@ -84,9 +84,9 @@ def run(coro):
 def test_no_cookie_means_no_question(auth):
     async def scenario():
         client, _, _ = make_client()
-        return await client.session(None), await client.session(b"")
+        return await client.verdict(None), await client.verdict(b"")
 
-    assert run(scenario()) == (None, None)
+    assert run(scenario()) == (NO_COOKIE, NO_COOKIE)
     assert auth.requests == []
 
 
@@ -95,7 +95,7 @@ def test_valid_session(auth):
 
     async def scenario():
         client, clock, pool = make_client()
-        session = await client.session(b"session=s")
+        session = await client.verdict(b"session=s")
         return session, clock.now, pool
 
     session, now, pool = run(scenario())
@@ -104,29 +104,55 @@ def test_valid_session(auth):
     assert len(pool.released) == 1  # the connection goes back after its body was read
 
 
-def test_verify_request_sends_only_the_cookie(auth):
+@pytest.mark.parametrize(
+    ("tls", "token", "extra"),
+    [
+        pytest.param(False, None, [], id="http"),
+        pytest.param(True, b"t0ken", [(b"x-gatehouse-token", b"t0ken")], id="https+token"),
+    ],
+)
+def test_verify_request_headers(auth, tls, token, extra):
     auth.answer(200, b"alice", b"30")
 
     async def scenario():
-        client, _, _ = make_client()
-        await client.session(b"session=s; theme=dark")
+        client = AuthClient(FakePool(), cache_ttl=1, cache_size=1, token=token)
+        await client.verdict(b"session=s", peer_ip=b"192.0.2.7", tls=tls)
 
     run(scenario())
     [head] = auth.requests
     [parsed, _] = RequestParser().feed(head)
     assert (parsed.method, parsed.target) == (b"GET", b"/verify")
-    assert parsed.headers == [(b"host", b"auth"), (b"cookie", b"session=s; theme=dark")]
+    assert parsed.headers == [
+        (b"host", b"auth"),
+        (b"cookie", b"session=s"),
+        (b"x-forwarded-for", b"192.0.2.7"),
+        (b"x-forwarded-proto", b"https" if tls else b"http"),
+        *extra,
+    ]
 
 
 @pytest.mark.parametrize("status", [401, 403])
-def test_refusal(auth, status):
+@pytest.mark.parametrize(
+    ("reason", "ended"),
+    [
+        (None, False),
+        (b"missing", False),
+        (b"invalid", False),
+        (b"expired", True),
+        (b"revoked", True),
+    ],
+)
+def test_refusal(auth, status, reason, ended):
     auth.answer(status)
+    if reason is not None:
+        auth.answers[0][1].append((b"x-auth-reason", reason))
 
     async def scenario():
         client, _, _ = make_client()
-        return await client.session(b"session=bad")
+        return await client.verdict(b"session=bad")
 
-    assert run(scenario()) is None
+    verdict = run(scenario())
+    assert verdict == Refusal(reason or b"") and verdict.ended is ended
 
 
 @pytest.mark.parametrize(
@@ -146,7 +172,7 @@ def test_unusable_answer_is_502(auth, status, user, left):
 
     async def scenario():
         client, _, _ = make_client()
-        return await client.session(b"session=s")
+        return await client.verdict(b"session=s")
 
     with pytest.raises(errors.BadGateway):
         run(scenario())
@@ -158,10 +184,10 @@ def test_answer_body_is_read_and_discarded(auth):
 
     async def scenario():
         client, _, pool = make_client()
-        return await client.session(b"session=s"), len(pool.released)
+        return await client.verdict(b"session=s"), len(pool.released)
 
     session, released = run(scenario())
-    assert session is not None and session.user == b"alice" and released == 1
+    assert session.user == b"alice" and released == 1
 
 
 def test_confirmed_session_is_cached_for_the_ttl(auth):
@@ -169,12 +195,12 @@ def test_confirmed_session_is_cached_for_the_ttl(auth):
 
     async def scenario():
         client, clock, _ = make_client(ttl=1.0)
-        first = await client.session(b"s=1")
+        first = await client.verdict(b"s=1")
         clock.now += 0.9
-        second = await client.session(b"s=1")
+        second = await client.verdict(b"s=1")
         asked_within_ttl = len(auth.requests)
         clock.now += 0.2
-        await client.session(b"s=1")
+        await client.verdict(b"s=1")
         return first, second, asked_within_ttl
 
     first, second, asked_within_ttl = run(scenario())
@@ -187,16 +213,16 @@ def test_cache_never_outlives_the_session(auth):
 
     async def scenario():
         client, clock, _ = make_client(ttl=60.0)
-        await client.session(b"s=1")
+        await client.verdict(b"s=1")
         clock.now += 0.5
-        await client.session(b"s=1")
+        await client.verdict(b"s=1")
         asked_early = len(auth.requests)
         auth.answers[:] = []
         auth.answer(401)
         clock.now += 1.5  # the session's own end, well inside the 60 s TTL
-        return asked_early, await client.session(b"s=1")
+        return asked_early, await client.verdict(b"s=1")
 
-    assert run(scenario()) == (1, None)
+    assert run(scenario()) == (1, Refusal(b""))
 
 
 def test_refusals_are_not_cached(auth):
@@ -205,7 +231,7 @@ def test_refusals_are_not_cached(auth):
     async def scenario():
         client, _, _ = make_client()
         for _ in range(3):
-            assert await client.session(b"tampered") is None
+            assert isinstance(await client.verdict(b"tampered"), Refusal)
 
     run(scenario())
     assert len(auth.requests) == 3
@@ -217,7 +243,7 @@ def test_cache_is_per_cookie(auth):
 
     async def scenario():
         client, _, _ = make_client()
-        return [(await client.session(c)).user for c in (b"s=a", b"s=b", b"s=a", b"s=b")]
+        return [(await client.verdict(c)).user for c in (b"s=a", b"s=b", b"s=a", b"s=b")]
 
     assert run(scenario()) == [b"alice", b"bob", b"alice", b"bob"]
     assert len(auth.requests) == 2
@@ -230,7 +256,7 @@ def test_cache_can_be_turned_off(auth, ttl, size):
     async def scenario():
         client, _, _ = make_client(ttl=ttl, size=size)
         for _ in range(3):
-            await client.session(b"s=1")
+            await client.verdict(b"s=1")
 
     run(scenario())
     assert len(auth.requests) == 3
@@ -242,12 +268,12 @@ def test_cache_is_bounded_oldest_first(auth):
     async def scenario():
         client, _, _ = make_client(size=2)
         for cookie in (b"s=1", b"s=2", b"s=3"):
-            await client.session(cookie)
+            await client.verdict(cookie)
         asked = len(auth.requests)
-        await client.session(b"s=3")
-        await client.session(b"s=2")
+        await client.verdict(b"s=3")
+        await client.verdict(b"s=2")
         still_cached = len(auth.requests) == asked
-        await client.session(b"s=1")  # evicted: asked again
+        await client.verdict(b"s=1")  # evicted: asked again
         return still_cached, len(auth.requests) - asked
 
     assert run(scenario()) == (True, 1)
@@ -259,11 +285,11 @@ def test_concurrent_checks_of_one_cookie_ask_once(auth):
 
     async def scenario():
         client, _, _ = make_client()
-        return await asyncio.gather(*(client.session(b"s=1") for _ in range(5)))
+        return await asyncio.gather(*(client.verdict(b"s=1") for _ in range(5)))
 
     sessions = run(scenario())
     assert len(auth.requests) == 1
-    assert all(s is not None and s.user == b"alice" for s in sessions)
+    assert all(s.user == b"alice" for s in sessions)
 
 
 def test_a_cancelled_asker_does_not_fail_the_others(auth):
@@ -272,12 +298,112 @@ def test_a_cancelled_asker_does_not_fail_the_others(auth):
 
     async def scenario():
         client, _, _ = make_client()
-        first = asyncio.ensure_future(client.session(b"s=1"))
+        first = asyncio.ensure_future(client.verdict(b"s=1"))
         await asyncio.sleep(0.01)
-        second = asyncio.ensure_future(client.session(b"s=1"))
+        second = asyncio.ensure_future(client.verdict(b"s=1"))
         await asyncio.sleep(0.01)
         first.cancel()
         return await second
 
     assert run(scenario()).user == b"alice"
     assert len(auth.requests) == 2  # the second asked again itself
+
+
+# --------------------------------------------------------------------------------------------
+# The session cookie: what is asked about, and what the cache is keyed on
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cookie", "expected"),
+    [
+        pytest.param(None, None, id="no-cookie"),
+        pytest.param(b"theme=dark", None, id="no-session"),
+        pytest.param(b"session=a", b"session=a", id="one"),
+        pytest.param(b"theme=dark; session=a; lang=en", b"session=a", id="among-others"),
+        pytest.param(b"session=a;session=b", b"session=a; session=b", id="two"),
+        pytest.param(b"session=1; " * 280, b"session=1; session=1", id="stuffed-280"),
+        pytest.param(b"  session = a ;", b"session=a", id="whitespace-trimmed"),
+        pytest.param(b"Session=a; SESSION=b; sessions=c", None, id="name-is-case-sensitive"),
+        pytest.param(b"session=; session=b", b"session=b", id="empty-value-skipped"),
+        pytest.param(b"session=a b; session=c,d; session=e", b"session=e", id="bad-octets"),
+        pytest.param(b"x=session=a", None, id="not-a-name"),
+        pytest.param(b"session", None, id="no-equals"),
+        pytest.param(b"__Host-session=a", None, id="other-listeners-name"),
+    ],
+)
+def test_session_cookie(cookie, expected):
+    assert access.session_cookie(cookie, b"session") == expected
+
+
+def test_tls_listener_uses_the_host_prefixed_name():
+    assert access.cookie_name(True) == b"__Host-session"
+    assert access.session_cookie(b"session=a; __Host-session=b", b"__Host-session") == (
+        b"__Host-session=b"
+    )
+
+
+def test_other_cookies_changing_do_not_defeat_the_cache(auth):
+    auth.answer(200, b"alice", b"30")
+
+    async def scenario():
+        client, _, _ = make_client()
+        for other in (b"a=1", b"a=2; b=3", b""):
+            await client.verdict(access.session_cookie(b"session=s; " + other, b"session"))
+
+    run(scenario())
+    assert len(auth.requests) == 1
+
+
+def test_forget_drops_one_sessions_verdict(auth):
+    auth.answer(200, b"alice", b"30")
+
+    async def scenario():
+        client, _, _ = make_client(ttl=60)
+        for cookie in (b"session=a", b"session=b"):
+            await client.verdict(cookie)
+        client.forget(b"session=a")
+        client.forget(None)  # a logout without a session cookie forgets nothing else
+        await client.verdict(b"session=a")
+        await client.verdict(b"session=b")
+
+    run(scenario())
+    assert len(auth.requests) == 3  # a asked again, b still cached
+
+
+def test_forget_user_drops_all_their_verdicts(auth):
+    for user in (b"alice", b"bob", b"alice"):
+        auth.answer(200, user, b"30")
+
+    async def scenario():
+        client, _, _ = make_client(ttl=60)
+        for cookie in (b"session=a1", b"session=b", b"session=a2"):
+            await client.verdict(cookie)
+        client.forget_user(b"alice")
+        asked = len(auth.requests)
+        auth.answers[:] = []
+        auth.answer(401)
+        return [await client.verdict(c) for c in (b"session=a1", b"session=b", b"session=a2")], (
+            len(auth.requests) - asked
+        )
+
+    verdicts, asked_again = run(scenario())
+    assert [getattr(v, "user", None) for v in verdicts] == [None, b"bob", None]
+    assert asked_again == 2
+
+
+def test_a_verdict_asked_for_before_a_logout_is_not_cached_after_it(auth):
+    auth.answer(200, b"alice", b"30")
+    auth.delay = 0.05
+
+    async def scenario():
+        client, _, _ = make_client(ttl=60)
+        asking = asyncio.ensure_future(client.verdict(b"session=a"))
+        await asyncio.sleep(0.01)
+        client.forget(b"session=a")  # the logout passes while the question is out
+        await asking
+        auth.delay = 0
+        await client.verdict(b"session=a")
+
+    run(scenario())
+    assert len(auth.requests) == 2

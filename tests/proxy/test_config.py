@@ -158,3 +158,41 @@ def test_replace():
 
 def test_address_str():
     assert str(Address("127.0.0.1", 8001)) == "127.0.0.1:8001"
+
+
+def test_internal_token():
+    assert Settings().internal_token is None
+    assert Settings.from_env({"INTERNAL_TOKEN": "abc-123"}).internal_token == b"abc-123"
+
+
+@pytest.mark.parametrize("token", ["has space", "tab\there", "caf\u00e9"])
+def test_internal_token_must_fit_a_header_and_is_never_echoed(token):
+    with pytest.raises(ConfigError, match="INTERNAL_TOKEN") as caught:
+        Settings.from_env({"INTERNAL_TOKEN": token})
+    assert token not in str(caught.value)
+
+
+def test_tls_settings():
+    s = Settings.from_env(
+        {"PROXY_TLS_CERT": "c.pem", "PROXY_TLS_KEY": "k.pem", "PROXY_HTTP_REDIRECT_PORT": "8080"}
+    )
+    assert (s.tls, s.tls_cert, s.tls_key, s.http_redirect_port) == (True, "c.pem", "k.pem", 8080)
+    assert Settings().tls is False
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        pytest.param({"PROXY_TLS_CERT": "c.pem"}, "PROXY_TLS_KEY", id="cert-only"),
+        pytest.param({"PROXY_TLS_KEY": "k.pem"}, "PROXY_TLS_CERT", id="key-only"),
+        pytest.param({"PROXY_HTTP_REDIRECT_PORT": "80"}, "PROXY_HTTP_REDIRECT_PORT", id="no-tls"),
+        pytest.param(
+            {"PROXY_TLS_CERT": "c", "PROXY_TLS_KEY": "k", "PROXY_HTTP_REDIRECT_PORT": "10080"},
+            "PROXY_HTTP_REDIRECT_PORT",
+            id="same-port",
+        ),
+    ],
+)
+def test_incomplete_tls_settings_are_refused(env, named):
+    with pytest.raises(ConfigError, match=f"setting {named}: "):
+        Settings.from_env(env)

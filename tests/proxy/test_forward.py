@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from email.utils import parsedate_to_datetime
+
 import pytest
 
 from proxy.access import Session
@@ -35,6 +37,10 @@ def request(*fields: bytes, line: bytes = b"GET / HTTP/1.1") -> RequestHead:
 
 def values(headers, name: bytes) -> list[bytes]:
     return [v for n, v in headers if n.lower() == name]
+
+
+def no_date(headers):
+    return [(n, v) for n, v in headers if n.lower() != b"date"]
 
 
 def response(framing: Framing) -> ResponseHead:
@@ -84,10 +90,42 @@ def test_client_forwarding_and_identity_claims_are_replaced():
 
 def test_session_identity_comes_from_the_proxy():
     head = request(b"Host: a", b"X-Auth-User: admin", b"Cookie: session=s")
-    out = upstream_headers(head, PEER, SESSION, NOW)
+    out = upstream_headers(head, PEER, SESSION, NOW, keep_session_cookie=True)
     assert values(out, b"x-auth-user") == [b"alice"]
     assert values(out, b"x-auth-seconds-left") == [b"30"]
     assert values(out, b"cookie") == [b"session=s"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        pytest.param([b"Cookie: session=s"], [], id="only-session"),
+        pytest.param([b"Cookie: a=1; session=s; b=2"], [b"a=1; b=2"], id="between-others"),
+        pytest.param([b"Cookie: __Host-session=s;theme=dark"], [b"theme=dark"], id="host-prefix"),
+        pytest.param([b"Cookie: session=1", b"Cookie: x=2"], [b"x=2"], id="two-fields"),
+        pytest.param([b"Cookie: Session=s;  sessions=t"], [b"Session=s; sessions=t"], id="names"),
+        pytest.param([b"Cookie: session =s; a=1"], [b"a=1"], id="spaced-name"),
+    ],
+)
+def test_session_cookie_never_reaches_the_content_service(fields, expected):
+    out = upstream_headers(request(b"Host: a", *fields), PEER, SESSION, NOW)
+    assert values(out, b"cookie") == expected
+
+
+@pytest.mark.parametrize(("tls", "proto"), [(False, b"http"), (True, b"https")])
+def test_forwarded_proto_is_the_listeners_scheme(tls, proto):
+    out = upstream_headers(request(b"Host: a"), PEER, None, NOW, tls=tls)
+    assert values(out, b"x-forwarded-proto") == [proto]
+
+
+@pytest.mark.parametrize(
+    ("token", "expected"), [(None, []), (b"s3cret", [b"s3cret"])], ids=["unset", "set"]
+)
+def test_internal_token_is_the_proxys_never_the_clients(token, expected):
+    head = request(b"Host: a", b"X-Gatehouse-Token: guessed")
+    assert values(upstream_headers(head, PEER, None, NOW, token=token), b"x-gatehouse-token") == (
+        expected
+    )
 
 
 def test_seconds_left_never_negative():
@@ -315,23 +353,46 @@ def test_upstream_hop_by_hop_fields_are_not_relayed():
         b"Upgrade: h2c",
     )
     assert upstream.framing is Framing.CHUNKED
-    assert client_headers(upstream, PUBLIC, chunked=False) == [(b"content-type", b"text/html")]
+    assert no_date(client_headers(upstream, PUBLIC, chunked=False)) == [
+        (b"content-type", b"text/html")
+    ]
 
 
 def test_upstream_connection_cannot_strip_content_length():
     upstream = upstream_response(b"Connection: Content-Length", b"Content-Length: 1")
-    assert client_headers(upstream, PUBLIC, chunked=False) == [(b"content-length", b"1")]
+    assert no_date(client_headers(upstream, PUBLIC, chunked=False)) == [(b"content-length", b"1")]
 
 
 def test_chunked_to_the_client_says_so_once():
     upstream = upstream_response(b"Transfer-Encoding: chunked")
-    assert client_headers(upstream, PUBLIC, chunked=True) == [(b"Transfer-Encoding", b"chunked")]
+    assert no_date(client_headers(upstream, PUBLIC, chunked=True)) == [
+        (b"Transfer-Encoding", b"chunked")
+    ]
 
 
 def test_public_file_keeps_upstream_caching():
     upstream = upstream_response(b"Cache-Control: public, max-age=60")
-    assert client_headers(upstream, PUBLIC, chunked=False) == [
+    assert no_date(client_headers(upstream, PUBLIC, chunked=False)) == [
         (b"cache-control", b"public, max-age=60")
+    ]
+
+
+def test_what_passes_between_proxy_and_services_never_reaches_the_client():
+    upstream = upstream_response(
+        b"X-Auth-Revoked-User: alice",
+        b"x-auth-user: alice",
+        b"X-Gatehouse-Token: s3cret",
+        b"X-Other: kept",
+    )
+    assert no_date(client_headers(upstream, PUBLIC, chunked=False)) == [(b"x-other", b"kept")]
+
+
+def test_date_is_added_when_the_upstream_sent_none():
+    [date] = values(client_headers(upstream_response(), PUBLIC, chunked=False), b"date")
+    assert parsedate_to_datetime(date.decode()).tzname() == "UTC"
+    sent = upstream_response(b"Date: Tue, 01 Dec 2026 10:00:00 GMT")
+    assert values(client_headers(sent, PUBLIC, chunked=False), b"date") == [
+        b"Tue, 01 Dec 2026 10:00:00 GMT"
     ]
 
 

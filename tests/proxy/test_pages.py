@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
+from email.utils import parsedate_to_datetime
+
 import pytest
 
 from proxy import errors
@@ -133,3 +138,25 @@ def test_detail_defaults_to_the_docstring():
     assert errors.Forbidden().detail == "You need to log in to see this page."
     assert errors.Forbidden("Custom.").detail == "Custom."
     assert str(errors.Forbidden("Custom.")) == "Custom."
+
+
+def test_error_pages_carry_the_security_headers_and_a_date():
+    headers, _ = error_response(errors.Forbidden(), list(CLOSE))
+    assert get(headers, b"x-content-type-options") == b"nosniff"
+    assert get(headers, b"referrer-policy") == b"same-origin"
+    assert get(headers, b"x-frame-options") == b"DENY"
+    assert parsedate_to_datetime(get(headers, b"date").decode()).tzname() == "UTC"
+
+
+def test_csp_allows_exactly_the_inline_style_and_nothing_else():
+    headers, body = error_response(errors.BadGateway(), list(CLOSE))
+    csp = dict(
+        d.strip().split(" ", 1)
+        for d in get(headers, b"content-security-policy").decode().split(";")
+    )
+    assert csp["default-src"] == "'none'" and csp["frame-ancestors"] == "'none'"
+    assert "script-src" not in csp and "unsafe-inline" not in str(csp)
+    [style] = re.findall(rb"<style>(.*?)</style>", body, re.S)
+    digest = base64.b64encode(hashlib.sha256(style).digest()).decode()
+    assert csp["style-src"] == f"'sha256-{digest}'"
+    assert b"<script" not in body and b" style=" not in body

@@ -14,7 +14,7 @@ AUTH, CONTENT = Upstream.AUTH, Upstream.CONTENT
     [
         # The auth service's pages.
         (b"POST", b"/login", Route(AUTH, public=True)),
-        (b"POST", b"/logout", Route(AUTH, public=False)),
+        (b"POST", b"/logout", Route(AUTH, public=False, logout=True)),
         (b"GET", b"/cookie.html", Route(AUTH, public=False)),
         (b"HEAD", b"/cookie.html", Route(AUTH, public=False)),
         # Same paths, other methods: the content service, behind a session.
