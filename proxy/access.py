@@ -14,7 +14,10 @@ from dataclasses import dataclass
 
 from proxy import errors
 from proxy.headers import encode_request_head, get
-from proxy.upstream import DISCARD, Pool, exchange
+from proxy.replicas import ReplicaSet, exchange
+from proxy.request_id import HEADER as REQUEST_ID
+from proxy.tally import Counts
+from proxy.upstream import DISCARD
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +27,9 @@ class Session:
 
     def seconds_left(self, now: float) -> int:
         return max(int(self.expires_at - now), 0)
+
+
+_HIT, _SHARED, _MISS = ("hit",), ("shared",), ("miss",)
 
 
 class _AskerGone(Exception):
@@ -41,43 +47,47 @@ class AuthClient:
 
     def __init__(
         self,
-        pool: Pool,
+        replicas: ReplicaSet,
         *,
         cache_ttl: float,
         cache_size: int,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        self._pool = pool
+        self._replicas = replicas
         self._loop = asyncio.get_running_loop()
         self._now = clock or self._loop.time
         self._cache_ttl = cache_ttl
         self._cache_size = cache_size
         self._cache: dict[bytes, tuple[float, Session]] = {}
         self._asking: dict[bytes, asyncio.Future[Session | None]] = {}
+        self.results = Counts()  # for gatehouse_auth_cache_total: hit, shared, miss
 
-    async def session(self, cookie: bytes | None) -> Session | None:
+    async def session(self, cookie: bytes | None, request_id: bytes = b"-") -> Session | None:
         if not cookie:
             return None  # no cookie, no session: no need to ask
         now = self._now()
         cached = self._cache.get(cookie)
         if cached is not None:
             if cached[0] > now:
+                self.results.add(_HIT)
                 return cached[1]
             del self._cache[cookie]
         # One question per cookie at a time: when a page's images arrive together they share
         # the first one's answer instead of asking the auth service each.
         while (asked := self._asking.get(cookie)) is not None:
             try:
+                self.results.add(_SHARED)
                 return await asyncio.shield(asked)
             except _AskerGone:
                 pass  # its client left; ask again ourselves
-        return await self._ask(cookie, now)
+        self.results.add(_MISS)
+        return await self._ask(cookie, now, request_id)
 
-    async def _ask(self, cookie: bytes, now: float) -> Session | None:
+    async def _ask(self, cookie: bytes, now: float, request_id: bytes) -> Session | None:
         answer: asyncio.Future[Session | None] = self._loop.create_future()
         self._asking[cookie] = answer
         try:
-            session = await self._verify(cookie, now)
+            session = await self._verify(cookie, now, request_id)
         except BaseException as exc:
             answer.set_exception(exc if isinstance(exc, errors.ProxyError) else _AskerGone())
             answer.exception()  # retrieved: nobody may be waiting
@@ -89,13 +99,13 @@ class AuthClient:
             self._remember(cookie, session, now)
         return session
 
-    async def _verify(self, cookie: bytes, now: float) -> Session | None:
-        head = encode_request_head(b"GET", b"/verify", [(b"Host", b"auth"), (b"Cookie", cookie)])
-        conn, response, _ = await exchange(self._pool, b"GET", head)
-        try:
-            await conn.relay(DISCARD)
-        finally:
-            self._pool.release(conn)
+    async def _verify(self, cookie: bytes, now: float, request_id: bytes) -> Session | None:
+        fields = [(b"Host", b"auth"), (b"Cookie", cookie), (REQUEST_ID, request_id)]
+        head = encode_request_head(b"GET", b"/verify", fields)
+        lease = await exchange(self._replicas, b"GET", head)
+        with lease:
+            await lease.conn.relay(DISCARD)
+        response = lease.head
         if response.status in (401, 403):
             return None
         if not 200 <= response.status < 300:

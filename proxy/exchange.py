@@ -87,6 +87,7 @@ class Exchange:
     # What the proxy's cache did: "hit" (answered from it), "miss" (stored the response), or
     # "revalidated" (answered from a stale copy after the upstream's 304).
     cache: str = "-"
+    request_id: bytes = b""  # X-Request-ID, set once the request is forwarded
 
     @property
     def body_unread(self) -> bool:

@@ -22,7 +22,10 @@ from proxy.cache import (
 from proxy.exchange import Exchange
 from proxy.headers import Headers, encode_request_head, request_fields, response_fields
 from proxy.http1 import Framing, RequestHead, ResponseHead
-from proxy.upstream import DISCARD, Pool, Sink, UpstreamConnection, exchange
+from proxy.replicas import ReplicaSet, exchange
+from proxy.request_id import HEADER as REQUEST_ID
+from proxy.request_id import RequestIds
+from proxy.upstream import DISCARD, Sink, UpstreamConnection
 
 
 class Client(Protocol):
@@ -41,18 +44,24 @@ class Client(Protocol):
 
 class Forwarder:
     def __init__(
-        self, pools: dict[routing.Upstream, Pool], auth: AuthClient, cache: ResponseCache
+        self,
+        upstreams: dict[routing.Upstream, ReplicaSet],
+        auth: AuthClient,
+        cache: ResponseCache,
+        request_ids: RequestIds,
     ) -> None:
-        self._pools = pools
+        self._upstreams = upstreams
         self._auth = auth
         self._cache = cache
+        self._request_ids = request_ids
         self._loop = asyncio.get_running_loop()
 
     async def forward(self, ex: Exchange, client: Client) -> None:
         head = ex.head
         assert head is not None and ex.body is not None
+        ex.request_id = self._request_ids.take(head.headers)
         route = routing.route(head.method, head.path)
-        session = await self._check_access(head, route)
+        session = await self._check_access(head, route, ex.request_id)
         if session is not None:
             ex.user = session.user
         target = rewrite_target(head, route, session)
@@ -61,19 +70,24 @@ class Forwarder:
             answer_from_cache(ex, client, route, entry, self._loop.time())
             return
         outbound = upstream_headers(head, client.peer_ip, session, self._loop.time())
+        outbound.append((REQUEST_ID, ex.request_id))
         stale = self._cache.stale(key) if key is not None else None
         if stale is not None:
             outbound = revalidation_headers(outbound, stale)
         if head.expect_continue and not ex.body.received:
             client.send_continue()  # RFC 9110 §10.1.1: access is granted, so ask for the body
 
-        pool = self._pools[route.upstream]
         body = None if head.framing is Framing.NONE else ex.body
         request = encode_request_head(head.method, target, outbound)
-        conn, response, sent_whole = await exchange(
-            pool, head.method, request, body, chunked=head.framing is Framing.CHUNKED
+        upstream = await exchange(
+            self._upstreams[route.upstream],
+            head.method,
+            request,
+            body,
+            chunked=head.framing is Framing.CHUNKED,
         )
-        try:
+        conn, response, sent_whole = upstream.conn, upstream.head, upstream.sent_whole
+        with upstream:  # gives the connection back; a broken body counts against the replica
             if stale is not None and response.status == 304:
                 assert key is not None
                 await conn.relay(DISCARD)
@@ -100,10 +114,10 @@ class Forwarder:
                 await conn.relay(sink)
             finally:
                 client.relay_from(None)
-        finally:
-            pool.release(conn)
 
-    async def _check_access(self, head: RequestHead, route: routing.Route) -> Session | None:
+    async def _check_access(
+        self, head: RequestHead, route: routing.Route, request_id: bytes
+    ) -> Session | None:
         """The session, if any; raise Forbidden where one is needed and missing.
 
         Public routes still look the session up when they behave differently for a logged-in
@@ -111,7 +125,7 @@ class Forwarder:
         """
         if route.public and not route.home:
             return None
-        session = await self._auth.session(head.cookie)
+        session = await self._auth.session(head.cookie, request_id)
         if session is None and not route.public:
             raise errors.Forbidden("Log in first: this page is only for logged-in users.")
         return session

@@ -18,6 +18,15 @@ class Route:
     # `/` and `/index.html` show the login page, or the secret page to a logged-in user.
     home: bool = False
 
+    @property
+    def label(self) -> str:
+        """For metrics: auth, home, public or protected."""
+        if self.upstream is Upstream.AUTH:
+            return "auth"
+        if self.home:
+            return "home"
+        return "public" if self.public else "protected"
+
 
 _AUTH_ROUTES = frozenset({(b"POST", b"/login"), (b"POST", b"/logout"), (b"GET", b"/cookie.html")})
 _HOME = frozenset({b"/", b"/index.html"})
