@@ -260,6 +260,7 @@ class Services:
             "CONTENT_HOST": LOOPBACK,
             "CONTENT_PORT": str(content_port),
             "PROXY_ACCESS_LOG": "0",  # nginx runs with access_log off
+            "PROXY_ADMIN_PORT": str(free_port()),
             **(extra or {}),
         }
         return Proc(

@@ -61,6 +61,7 @@ class Forwarder:
         assert head is not None and ex.body is not None
         ex.request_id = self._request_ids.take(head.headers)
         route = routing.route(head.method, head.path)
+        ex.route = route.label
         session = await self._check_access(head, route, ex.request_id)
         if session is not None:
             ex.user = session.user

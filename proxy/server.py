@@ -12,7 +12,7 @@ import sys
 import time
 from typing import TextIO
 
-from proxy import admin, metrics, routing
+from proxy import admin, metrics
 from proxy.access import AuthClient
 from proxy.accesslog import FORMATS, Record
 from proxy.cache import ResponseCache
@@ -129,9 +129,8 @@ class ServerState:
         seconds = time.perf_counter() - ex.started
         head = ex.head
         traffic = self.traffic
-        route = routing.route(head.method, head.path).label if head is not None else "-"
         method = _METHODS.get(head.method, "other") if head is not None else "-"
-        traffic.requests.add((route, method, _STATUS_CLASSES.get(ex.status // 100, "none")))
+        traffic.requests.add((ex.route, method, _STATUS_CLASSES.get(ex.status // 100, "none")))
         traffic.seconds.observe(seconds)
         traffic.bytes += ex.bytes_sent
         if ex.cache != "-":
