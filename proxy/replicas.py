@@ -8,9 +8,11 @@ is re-resolved every few seconds (compose `--scale`, Kubernetes headless Service
   choices", Mitzenmacher 2001; Envoy's LEAST_REQUEST), per worker.
 - Passive health: `max_fails` consecutive failures (refused or reset connection, connect
   timeout, broken response) eject a replica for `fail_timeout` seconds; then one request
-  probes it (nginx `max_fails`/`fail_timeout`). As in nginx, a lone replica is never ejected:
-  refusing every request for `fail_timeout` would only make a short outage longer.
+  probes it (nginx `max_fails`/`fail_timeout`).
 - Active health (`proxy.health`) marks a replica out until its `/healthz` passes again.
+- As in nginx, a lone replica is always tried: refusing every request for `fail_timeout`
+  would only make a short outage longer, and one slow health check would cause one. Its
+  state still shows in /readyz and the metrics.
 - Retries: a request that failed before any response byte came back goes once to another
   replica, if it never left the proxy (no connection could be made), or if its method is
   idempotent and it has no body (RFC 9110 §9.2.2; a stale pooled connection, a reset).
@@ -170,12 +172,11 @@ class ReplicaSet:
 
     def pick(self, exclude: Replica | None = None) -> Replica:
         """Least outstanding requests of two random available replicas."""
-        now = self._now()
         replicas = self.replicas
-        if len(replicas) == 1:  # the common case, without building a list
-            only = replicas[0]
-            candidates = replicas if only is not exclude and only.available(now) else []
+        if len(replicas) == 1:  # the common case, without building a list; always tried
+            candidates = replicas if replicas[0] is not exclude else []
         else:
+            now = self._now()
             candidates = [r for r in replicas if r is not exclude and r.available(now)]
         if not candidates:
             raise NoReplica(f"No replica of the {self.name} service is available.")

@@ -30,6 +30,7 @@ from proxy.upstream import Pool
 log = logging.getLogger("gatehouse.proxy")
 
 
+BACKLOG = 2048
 _METHODS = {m: m.decode() for m in (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS")}
 _STATUS_CLASSES = {n: f"{n}xx" for n in range(1, 6)}
 
@@ -165,7 +166,7 @@ def bind(address: Address) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(sockaddr)
-        sock.listen(2048)
+        sock.listen(BACKLOG)
     except OSError:
         sock.close()
         raise
@@ -185,7 +186,9 @@ async def serve(
     is gone), then shut down gracefully."""
     state = ServerState(settings, worker=worker)
     await state.start()
-    server = await state.loop.create_server(lambda: ClientConnection(state), sock=listen)
+    server = await state.loop.create_server(
+        lambda: ClientConnection(state), sock=listen, backlog=BACKLOG
+    )
     admin_server = await admin.start(state, admin_listen)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -100,15 +100,18 @@ def test_a_failed_probe_ejects_again():
     run(scenario)
 
 
-def test_a_lone_replica_is_never_ejected():
+def test_a_lone_replica_is_always_tried():
     def scenario():
         replicas, _ = make((1,), max_fails=1)
         [only] = replicas.replicas
         for _ in range(5):
             replicas.failed(only)
-        return replicas.pick() is only
+        assert replicas.pick() is only and not replicas.down  # never ejected
+        replicas.health_checked(only, False)
+        assert replicas.pick() is only  # still tried...
+        assert replicas.down  # ...but /readyz says it is down
 
-    assert run(scenario)
+    run(scenario)
 
 
 def test_unhealthy_is_out_until_it_passes_and_a_pass_ends_an_ejection():
