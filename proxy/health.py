@@ -1,10 +1,10 @@
 """Active health checks: `GET /healthz` on every replica every `interval` seconds.
 
 A replica that fails a check is out of rotation until one passes again (a lone replica is
-still tried: see `proxy.replicas`). Passing means
-answering HTTP with a status below 500 within the interval: the services answer 200 (see
-CONTRACT: "/healthz 200 while the process runs"), and an upstream without the endpoint
-(404) at least shows it is up and speaking HTTP, which is all a liveness check can say.
+still tried: see `proxy.replicas`). Passing means answering HTTP with a status below 500
+within the interval: the services answer 200 (see CONTRACT: "/healthz 200 while the
+process runs"), and an upstream without the endpoint (404) at least shows it is up and
+speaking HTTP, which is all a liveness check can say.
 """
 
 from __future__ import annotations
