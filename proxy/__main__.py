@@ -32,13 +32,12 @@ def main(argv: list[str] | None = None) -> int:
         from proxy import master
 
         return master.run(settings)
-    from proxy.server import bind, serve
+    from proxy.server import ListenError, listeners, serve
 
     try:
-        listen = bind(settings.listen)
-        admin = bind(settings.admin)
-    except OSError as exc:
-        print(f"proxy: cannot listen: {exc}", file=sys.stderr)
+        listen, admin = listeners(settings)
+    except ListenError as exc:
+        print(f"proxy: {exc}", file=sys.stderr)
         return 1
     _run(serve(settings, listen, admin))
     return 0

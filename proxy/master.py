@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from prometheus_client.multiprocess import mark_process_dead
 
 from proxy.config import Settings
-from proxy.server import bind
+from proxy.server import ListenError, listeners
 
 log = logging.getLogger("gatehouse.proxy")
 
@@ -61,10 +61,9 @@ def backoff(crashes: int) -> float:
 
 def run(settings: Settings) -> int:
     try:
-        listen = bind(settings.listen)
-        admin = bind(settings.admin)
-    except OSError as exc:
-        print(f"proxy: cannot listen: {exc}", file=sys.stderr)
+        listen, admin = listeners(settings)
+    except ListenError as exc:
+        print(f"proxy: {exc}", file=sys.stderr)
         return 1
     metrics_dir = tempfile.mkdtemp(prefix="gatehouse-metrics-")
     stopping: list[int] = []

@@ -157,19 +157,36 @@ class ServerState:
         self._access_log.write(self._format(record))
 
 
-def bind(address: Address) -> socket.socket:
-    """A listening socket (the master binds once, and its workers inherit it)."""
-    family, kind, proto, _, sockaddr = socket.getaddrinfo(
-        address.host, address.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    sock = socket.socket(family, kind, proto)
+class ListenError(Exception):
+    """A port the proxy must listen on is unavailable."""
+
+
+def listeners(settings: Settings) -> tuple[socket.socket, socket.socket]:
+    """The public and admin listening sockets (the master binds them once; workers
+    inherit them)."""
+    public = bind(settings.listen)
+    try:
+        return public, bind(settings.admin, "admin ")
+    except ListenError:
+        public.close()
+        raise
+
+
+def bind(address: Address, what: str = "") -> socket.socket:
+    try:
+        family, kind, proto, _, sockaddr = socket.getaddrinfo(
+            address.host, address.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise ListenError(f"cannot listen on {what}{address}: {exc}") from None
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(sockaddr)
         sock.listen(BACKLOG)
-    except OSError:
+    except OSError as exc:
         sock.close()
-        raise
+        raise ListenError(f"cannot listen on {what}{address}: {exc}") from None
     sock.setblocking(False)
     return sock
 
