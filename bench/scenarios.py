@@ -587,6 +587,7 @@ def replica_kill(ctx: Context) -> dict[str, object]:
                     )
                 finally:
                     timer.cancel()
+                killed = victim.proc.poll() == -signal.SIGKILL
                 victim.stop()
             side: dict[str, object] = {
                 "url": target,
@@ -602,7 +603,8 @@ def replica_kill(ctx: Context) -> dict[str, object]:
             label = "gatehouse" if name == "ours" else "nginx"
             notes.append(
                 f"{label}: {result.error_count} failed of {result.requests} requests "
-                f"({', '.join(f'{k} {v}' for k, v in result.errors.items() if v) or 'none'})"
+                f"({', '.join(f'{k} {v}' for k, v in result.errors.items() if v) or 'none'}); "
+                f"replica SIGKILLed at {ctx.duration / 3:.1f} s: {'yes' if killed else 'NO'}"
             )
     finally:
         for proc in replicas:
