@@ -194,3 +194,53 @@ GET, POST = b"GET", b"POST"
 )
 def test_what_is_retried(error, method, body, retried):
     assert _retriable(error, method, body) is retried
+
+
+def test_a_name_with_several_addresses_is_that_many_replicas_and_follows_dns():
+    answers = [["10.0.0.1", "10.0.0.2", "10.0.0.3"], ["10.0.0.2", "10.0.0.4"]]
+
+    async def getaddrinfo(host, port, **kwargs):
+        return [(2, 1, 6, "", (ip, port)) for ip in answers.pop(0)]
+
+    async def scenario():
+        asyncio.get_running_loop().getaddrinfo = getaddrinfo
+        replicas = ReplicaSet(
+            "content",
+            (Address("content", 8002),),
+            pool,
+            max_fails=3,
+            fail_timeout=10,
+            resolve_interval=5,
+        )
+        await replicas.resolve()
+        first = [r.label for r in replicas.replicas]
+        kept = replicas.replicas[1]
+        await replicas.resolve()  # a scale-down and a new one (compose --scale, Kubernetes)
+        second = [r.label for r in replicas.replicas]
+        return first, second, replicas.replicas[0] is kept
+
+    first, second, kept = asyncio.run(scenario())
+    assert first == ["10.0.0.1:8002", "10.0.0.2:8002", "10.0.0.3:8002"]
+    assert second == ["10.0.0.2:8002", "10.0.0.4:8002"]
+    assert kept
+
+
+def test_a_failed_lookup_keeps_the_last_answer():
+    answers: list = [["10.0.0.1"], OSError("no such host")]
+
+    async def getaddrinfo(host, port, **kwargs):
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return [(2, 1, 6, "", (ip, port)) for ip in answer]
+
+    async def scenario():
+        asyncio.get_running_loop().getaddrinfo = getaddrinfo
+        replicas = ReplicaSet(
+            "auth", (Address("auth", 8001),), pool, max_fails=3, fail_timeout=10, resolve_interval=5
+        )
+        await replicas.resolve()
+        await replicas.resolve()
+        return [r.label for r in replicas.replicas]
+
+    assert asyncio.run(scenario()) == ["10.0.0.1:8001"]
