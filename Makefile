@@ -17,7 +17,7 @@ STAMP := $(DEV_STAMP)
 # postgresql: the auth store suite runs against a real server too (tests/auth_service).
 TEST_PACKAGES := docker-compose curl chromium fonts-liberation nginx wrk util-linux postgresql
 
-.PHONY: run test lint format scenarios compose-config bench bench-bruteforce clean adduser system-deps certs
+.PHONY: run test lint format scenarios scenarios-https compose-config bench bench-bruteforce clean adduser system-deps certs
 
 run: $(RUN_STAMP)
 	$(PY) run.py
@@ -40,7 +40,12 @@ format: $(DEV_STAMP)
 # the scripts): PROXY_HOST, PROXY_PORT (or BASE_URL), SESSION_TTL, KEEPALIVE_TIMEOUT,
 # KEEPALIVE_MAX, DEMO_USERID, DEMO_PASSWORD; e.g. `PROXY_PORT=20080 SESSION_TTL=5 make scenarios`.
 scenarios:
-	@for s in scenarios/[0-9]*.sh; do echo "== $$s"; bash "$$s" || exit 1; done
+	@for s in scenarios/0[1-6]-*.sh; do echo "== $$s"; bash "$$s" || exit 1; done
+
+# Scenario 7 needs a stack with TLS (README: HTTPS): `make certs`, then run the stack with
+# PROXY_TLS_CERT/PROXY_TLS_KEY set, then this.
+scenarios-https:
+	bash scenarios/07-https.sh
 
 compose-config: system-deps
 	SECRET_KEY=$${SECRET_KEY:-only-for-the-config-check} docker-compose config -q

@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench"
 NGINX_TEMPLATE = BENCH / "nginx.conf.template"
 NGINX_STATIC_TEMPLATE = BENCH / "nginx_static.conf.template"
+NGINX_REPLICAS_TEMPLATE = BENCH / "nginx_replicas.conf.template"
 STATICFILES_APP = "bench.staticfiles_app:app"
 
 LOOPBACK = "127.0.0.1"
@@ -250,7 +251,13 @@ class Services:
         )
 
     def proxy(
-        self, name: str, port: int, content_port: int, extra: Mapping[str, str] | None = None
+        self,
+        name: str,
+        port: int,
+        content_port: int,
+        extra: Mapping[str, str] | None = None,
+        *,
+        pinned: bool = True,
     ) -> Proc:
         env = {
             "PROXY_HOST": LOOPBACK,
@@ -260,6 +267,7 @@ class Services:
             "CONTENT_HOST": LOOPBACK,
             "CONTENT_PORT": str(content_port),
             "PROXY_ACCESS_LOG": "0",  # nginx runs with access_log off
+            "PROXY_ADMIN_PORT": str(free_port()),
             **(extra or {}),
         }
         return Proc(
@@ -267,7 +275,7 @@ class Services:
             self.python(["-m", "proxy"]),
             log=self.tmp / f"{name}.log",
             env=env,
-            cpu=self.cores.sut,
+            cpu=self.cores.sut if pinned else None,
             port=port,
         )
 

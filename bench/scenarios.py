@@ -12,7 +12,9 @@ import contextlib
 import http.client
 import os
 import resource
+import signal
 import ssl
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
@@ -21,6 +23,7 @@ from pathlib import Path
 
 from bench import hold, wrk
 from bench.processes import (
+    NGINX_REPLICAS_TEMPLATE,
     NGINX_STATIC_TEMPLATE,
     NGINX_TEMPLATE,
     BenchError,
@@ -571,6 +574,130 @@ def https_image(ctx: Context) -> dict[str, object]:
     )
 
 
+def workers(ctx: Context) -> dict[str, object]:
+    """Scenario 4's load on PROXY_WORKERS=1 and then 2. Neither is pinned: two workers need
+    both cores, which wrk shares, so the figures are indicative only."""
+    path = "/static/logo.svg"
+    size = _size(ctx, path.lstrip("/"))
+    static = ctx.static_upstream()
+    sides = []
+    for count in (1, 2):
+        extra = {**ctx.proxy_env, "PROXY_WORKERS": str(count)}
+        name = f"proxy-s8-{count}w"
+        with stopping(
+            ctx.services.proxy(name, free_port(), _port(static), extra, pinned=False)
+        ) as proxy:
+            target = url(_port(proxy), path)
+            checked = precheck(target, None, size)
+            side = load(
+                ctx,
+                target,
+                connections=ctx.connections,
+                cookie=None,
+                cpu_of={"proxy": proxy, "static-nginx": static},
+            )
+            side["precheck"] = checked
+            sides.append(side)
+    return scenario(
+        8,
+        f"PROXY_WORKERS=1 vs 2, static nginx upstream, {path} (unpinned)",
+        "req/s",
+        *sides,
+        short="1 vs 2 workers",
+        theirs_label="2 workers",
+        notes=["both proxies unpinned, sharing the two cores with wrk: indicative only"],
+    )
+
+
+REPLICAS = 3
+
+
+def replica_kill(ctx: Context) -> dict[str, object]:
+    """Three content replicas behind each proxy (our response cache off, so that requests
+    reach them); a third into each run one replica is SIGKILLed. Counts the failed requests
+    (5xx and cut connections) for our proxy and for nginx with proxy_next_upstream."""
+    path = "/static/style.css"
+    ports = [free_port() for _ in range(REPLICAS)]
+    replicas: list[Proc | None] = [None] * REPLICAS
+    sides = []
+    notes = []
+    try:
+        for name in ("ours", "nginx"):
+            for i, port in enumerate(ports):  # all three up (again) before each side
+                if replicas[i] is None or not replicas[i].alive():  # type: ignore[union-attr]
+                    replicas[i] = ctx.services.content(ctx.site, port)
+            listen = free_port()
+            if name == "ours":
+                extra = {
+                    **ctx.proxy_env,
+                    "CONTENT_UPSTREAMS": ",".join(f"127.0.0.1:{p}" for p in ports),
+                    "PROXY_CACHE_BYTES": "0",
+                }
+                proxy = ctx.services.proxy("proxy-s9", listen, ports[0], extra)
+            else:
+                servers = " ".join(
+                    f"server 127.0.0.1:{p} max_fails=3 fail_timeout=10s;" for p in ports
+                )
+                values = {
+                    "listen_port": listen,
+                    "servers": servers,
+                    "nofile": ctx.nofile,
+                    "worker_connections": _worker_connections(ctx.nofile),
+                }
+                proxy = ctx.services.nginx("nginx-s9", NGINX_REPLICAS_TEMPLATE, values, listen)
+            with stopping(proxy):
+                target = url(listen, path)
+                checked = precheck(target, None, _size(ctx, path.lstrip("/")))
+                victim = replicas[1]
+                assert victim is not None
+                timer = threading.Timer(ctx.duration / 3, os.kill, (victim.pid, signal.SIGKILL))
+                timer.start()
+                try:
+                    result = wrk.run(
+                        target,
+                        seconds=ctx.duration,
+                        connections=ctx.connections,
+                        cpu=ctx.cores.load,
+                    )
+                finally:
+                    timer.cancel()
+                killed = victim.proc.poll() == -signal.SIGKILL
+                victim.stop()
+            side: dict[str, object] = {
+                "url": target,
+                "connections": ctx.connections,
+                "wrk": result.as_dict(),
+                "rps": round(result.rps, 1),
+                "p50_ms": round(result.p50_ms, 2),
+                "p99_ms": round(result.p99_ms, 2),
+                "errors": result.error_count,
+                "precheck": checked,
+            }
+            sides.append(side)
+            label = "gatehouse" if name == "ours" else "nginx"
+            notes.append(
+                f"{label}: {result.error_count} failed of {result.requests} requests "
+                f"({', '.join(f'{k} {v}' for k, v in result.errors.items() if v) or 'none'}); "
+                f"replica SIGKILLed at {ctx.duration / 3:.1f} s: {'yes' if killed else 'NO'}"
+            )
+    finally:
+        for proc in replicas:
+            if proc is not None:
+                proc.stop()
+    result_dict = scenario(
+        9,
+        f"{REPLICAS} content replicas, one SIGKILLed a third into the run, {path}",
+        "req/s",
+        *sides,
+        short="replica killed",
+        notes=notes,
+    )
+    # Failed requests are this scenario's measurement (in the notes), not a bench failure.
+    result_dict["failed_requests"] = {"gatehouse": sides[0]["errors"], "nginx": sides[1]["errors"]}
+    result_dict["errors"] = 0
+    return result_dict
+
+
 SCENARIOS: dict[int, Callable[[Context], dict[str, object]]] = {
     1: public_page,
     2: protected_image,
@@ -579,4 +706,6 @@ SCENARIOS: dict[int, Callable[[Context], dict[str, object]]] = {
     5: held_connections,
     6: content_direct,
     7: https_image,
+    8: workers,
+    9: replica_kill,
 }

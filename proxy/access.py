@@ -16,7 +16,10 @@ from dataclasses import dataclass
 
 from proxy import errors, trace
 from proxy.headers import Headers, encode_request_head, get
-from proxy.upstream import DISCARD, Pool, exchange
+from proxy.replicas import ReplicaSet, exchange
+from proxy.request_id import HEADER as REQUEST_ID
+from proxy.tally import Counts
+from proxy.upstream import DISCARD
 
 # The session cookie's name per listener: over TLS the `__Host-` prefix makes browsers take
 # it only with Secure, Path=/ and no Domain, so a sibling subdomain cannot plant one
@@ -102,6 +105,8 @@ class Refusal:
 NO_COOKIE = Refusal(b"missing")
 Verdict = Session | Refusal
 
+_HIT, _SHARED, _MISS = ("hit",), ("shared",), ("miss",)
+
 
 class _AskerGone(Exception):
     """The request asking the auth service on others' behalf was cancelled."""
@@ -121,14 +126,14 @@ class AuthClient:
 
     def __init__(
         self,
-        pool: Pool,
+        replicas: ReplicaSet,
         *,
         cache_ttl: float,
         cache_size: int,
         token: bytes | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        self._pool = pool
+        self._replicas = replicas
         self._loop = asyncio.get_running_loop()
         self._now = clock or self._loop.time
         self._cache_ttl = cache_ttl
@@ -138,9 +143,15 @@ class AuthClient:
         self._asking: dict[bytes, asyncio.Future[Verdict]] = {}
         # Bumped by every forget: an answer asked for before a logout is not cached after it.
         self._forgets = 0
+        self.results = Counts()  # for gatehouse_auth_cache_total: hit, shared, miss
 
     async def verdict(
-        self, cookie: bytes | None, *, peer_ip: bytes = b"-", tls: bool = False
+        self,
+        cookie: bytes | None,
+        *,
+        peer_ip: bytes = b"-",
+        tls: bool = False,
+        request_id: bytes = b"-",
     ) -> Verdict:
         """The verdict on `cookie`, a value made by `session_cookie`."""
         if not cookie:
@@ -149,6 +160,7 @@ class AuthClient:
         cached = self._cache.get(cookie)
         if cached is not None:
             if cached[0] > now:
+                self.results.add(_HIT)
                 trace.verify_cached(cached[1].user)
                 return cached[1]
             del self._cache[cookie]
@@ -156,10 +168,12 @@ class AuthClient:
         # the first one's answer instead of asking the auth service each.
         while (asked := self._asking.get(cookie)) is not None:
             try:
+                self.results.add(_SHARED)
                 return await asyncio.shield(asked)
             except _AskerGone:
                 pass  # its client left; ask again ourselves
-        return await self._ask(cookie, now, peer_ip, tls)
+        self.results.add(_MISS)
+        return await self._ask(cookie, now, peer_ip, tls, request_id)
 
     def forget(self, cookie: bytes | None) -> None:
         """A logout of this cookie's session passed through: drop its verdict."""
@@ -174,12 +188,14 @@ class AuthClient:
         for cookie in [c for c, (_, session) in self._cache.items() if session.user == user]:
             del self._cache[cookie]
 
-    async def _ask(self, cookie: bytes, now: float, peer_ip: bytes, tls: bool) -> Verdict:
+    async def _ask(
+        self, cookie: bytes, now: float, peer_ip: bytes, tls: bool, request_id: bytes
+    ) -> Verdict:
         answer: asyncio.Future[Verdict] = self._loop.create_future()
         self._asking[cookie] = answer
         forgets = self._forgets
         try:
-            verdict = await self._verify(cookie, now, peer_ip, tls)
+            verdict = await self._verify(cookie, now, peer_ip, tls, request_id)
         except BaseException as exc:
             answer.set_exception(exc if isinstance(exc, errors.ProxyError) else _AskerGone())
             answer.exception()  # retrieved: nobody may be waiting
@@ -196,23 +212,25 @@ class AuthClient:
             self._remember(cookie, verdict, now)
         return verdict
 
-    async def _verify(self, cookie: bytes, now: float, peer_ip: bytes, tls: bool) -> Verdict:
+    async def _verify(
+        self, cookie: bytes, now: float, peer_ip: bytes, tls: bool, request_id: bytes
+    ) -> Verdict:
         headers = [
             (b"Host", b"auth"),
             (b"Cookie", cookie),
             (b"X-Forwarded-For", peer_ip),
             (b"X-Forwarded-Proto", b"https" if tls else b"http"),
+            (REQUEST_ID, request_id),
         ]
         if self._token is not None:
             headers.append((b"X-Gatehouse-Token", self._token))
         head = encode_request_head(b"GET", b"/verify", headers)
         trace.verify_request(head)
-        conn, response, _ = await exchange(self._pool, b"GET", head)
+        lease = await exchange(self._replicas, b"GET", head)
+        with lease:
+            await lease.conn.relay(DISCARD)
+        response = lease.head
         trace.verify_response(response)
-        try:
-            await conn.relay(DISCARD)
-        finally:
-            self._pool.release(conn)
         if response.status in (401, 403):
             return Refusal(get(response.headers, b"x-auth-reason") or b"")
         if not 200 <= response.status < 300:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -71,6 +72,17 @@ class Settings:
     def tls(self) -> bool:
         return self.tls_cert is not None
 
+    # Workers, replicas, health (issue 11). Empty upstream lists mean the one address above.
+    workers: int = 1
+    admin: Address = Address("127.0.0.1", 10081)
+    auth_upstreams: tuple[Address, ...] = ()
+    content_upstreams: tuple[Address, ...] = ()
+    resolve_interval: float = 5.0
+    max_fails: int = 3
+    fail_timeout: float = 10.0
+    health_interval: float = 2.0  # 0: no active health checks
+    access_log_format: str = "text"
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         """Build settings from environment variables; raise ConfigError naming the bad one."""
@@ -109,7 +121,27 @@ class Settings:
             access_log=read("PROXY_ACCESS_LOG", _flag, True),
             internal_token=_token(env.get("INTERNAL_TOKEN", "")),
             **_tls(read, read("PROXY_PORT", _port, 10080)),
+            workers=read("PROXY_WORKERS", _workers, d.workers),
+            admin=Address(
+                read("PROXY_ADMIN_HOST", str, d.admin.host),
+                read("PROXY_ADMIN_PORT", _port, d.admin.port),
+            ),
+            auth_upstreams=read("AUTH_UPSTREAMS", _addresses, ()),
+            content_upstreams=read("CONTENT_UPSTREAMS", _addresses, ()),
+            resolve_interval=read("UPSTREAM_RESOLVE_INTERVAL", float, d.resolve_interval),
+            max_fails=read("UPSTREAM_MAX_FAILS", int, d.max_fails),
+            fail_timeout=read("UPSTREAM_FAIL_TIMEOUT", float, d.fail_timeout),
+            health_interval=read("UPSTREAM_HEALTH_INTERVAL", float, d.health_interval, minimum=0),
+            access_log_format=read("PROXY_ACCESS_LOG_FORMAT", _log_format, "text"),
         )
+
+    @property
+    def auth_replicas(self) -> tuple[Address, ...]:
+        return self.auth_upstreams or (self.auth,)
+
+    @property
+    def content_replicas(self) -> tuple[Address, ...]:
+        return self.content_upstreams or (self.content,)
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -198,6 +230,30 @@ def _port(raw: str) -> int:
     if not 0 < port < 65536:
         raise ValueError(problem)
     return port
+
+
+def _workers(raw: str) -> int:
+    if raw.lower() == "auto":
+        return os.cpu_count() or 1
+    return int(raw)
+
+
+def _addresses(raw: str) -> tuple[Address, ...]:
+    """`host:port,host:port`; an IPv6 address in brackets (`[::1]:8002`)."""
+    addresses = []
+    for part in raw.split(","):
+        host, colon, port = part.strip().rpartition(":")
+        host = host.removeprefix("[").removesuffix("]")
+        if not colon or not host:
+            raise ValueError(f"expected host:port, got {part.strip()!r}")
+        addresses.append(Address(host, _port(port)))
+    return tuple(addresses)
+
+
+def _log_format(raw: str) -> str:
+    if raw not in ("text", "json"):
+        raise ValueError("expected text or json")
+    return raw
 
 
 def _flag(raw: str) -> bool:

@@ -87,6 +87,8 @@ class Exchange:
     # What the proxy's cache did: "hit" (answered from it), "miss" (stored the response), or
     # "revalidated" (answered from a stale copy after the upstream's 304).
     cache: str = "-"
+    request_id: bytes = b""  # X-Request-ID, set once the request is forwarded
+    route: str = "-"  # for the metrics: auth, home, public or protected (routing.Route.label)
 
     @property
     def body_unread(self) -> bool:

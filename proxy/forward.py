@@ -35,7 +35,10 @@ from proxy.headers import (
     response_fields,
 )
 from proxy.http1 import Framing, RequestHead, ResponseHead
-from proxy.upstream import DISCARD, Pool, Sink, UpstreamConnection, exchange
+from proxy.replicas import ReplicaSet, exchange
+from proxy.request_id import HEADER as REQUEST_ID
+from proxy.request_id import RequestIds
+from proxy.upstream import DISCARD, Sink, UpstreamConnection
 
 
 class Client(Protocol):
@@ -56,23 +59,27 @@ class Client(Protocol):
 class Forwarder:
     def __init__(
         self,
-        pools: dict[routing.Upstream, Pool],
+        upstreams: dict[routing.Upstream, ReplicaSet],
         auth: AuthClient,
         cache: ResponseCache,
+        request_ids: RequestIds,
         token: bytes | None = None,
     ) -> None:
-        self._pools = pools
+        self._upstreams = upstreams
         self._auth = auth
         self._cache = cache
+        self._request_ids = request_ids
         self._token = token
         self._loop = asyncio.get_running_loop()
 
     async def forward(self, ex: Exchange, client: Client) -> None:
         head = ex.head
         assert head is not None and ex.body is not None
+        ex.request_id = self._request_ids.take(head.headers)
         route = routing.route(head.method, head.path)
+        ex.route = route.label
         cookie = session_cookie(head.cookie, cookie_name(client.tls))
-        session = await self._check_access(route, cookie, client)
+        session = await self._check_access(route, cookie, client, ex.request_id)
         if session is not None:
             ex.user = session.user
         target = rewrite_target(head, route, session)
@@ -89,26 +96,31 @@ class Forwarder:
             token=self._token,
             keep_session_cookie=route.upstream is routing.Upstream.AUTH,
         )
+        outbound.append((REQUEST_ID, ex.request_id))
         stale = self._cache.stale(key) if key is not None else None
         if stale is not None:
             outbound = revalidation_headers(outbound, stale)
         if head.expect_continue and not ex.body.received:
             client.send_continue()  # RFC 9110 §10.1.1: access is granted, so ask for the body
 
-        pool = self._pools[route.upstream]
         body = None if head.framing is Framing.NONE else ex.body
         request = encode_request_head(head.method, target, outbound)
         trace.upstream_request(route.upstream.value, request)
-        conn, response, sent_whole = await exchange(
-            pool, head.method, request, body, chunked=head.framing is Framing.CHUNKED
+        upstream = await exchange(
+            self._upstreams[route.upstream],
+            head.method,
+            request,
+            body,
+            chunked=head.framing is Framing.CHUNKED,
         )
+        conn, response, sent_whole = upstream.conn, upstream.head, upstream.sent_whole
         trace.upstream_response(route.upstream.value, response)
         if route.logout:
             # The session is over at the auth service: no cached verdict may outlive it here.
             self._auth.forget(cookie)
             if revoked := get(response.headers, b"x-auth-revoked-user"):
                 self._auth.forget_user(revoked)
-        try:
+        with upstream:  # gives the connection back; a broken body counts against the replica
             if stale is not None and response.status == 304:
                 assert key is not None
                 await conn.relay(DISCARD)
@@ -135,11 +147,9 @@ class Forwarder:
                 await conn.relay(sink)
             finally:
                 client.relay_from(None)
-        finally:
-            pool.release(conn)
 
     async def _check_access(
-        self, route: routing.Route, cookie: bytes | None, client: Client
+        self, route: routing.Route, cookie: bytes | None, client: Client, request_id: bytes
     ) -> Session | None:
         """The session, if any; raise Forbidden where one is needed and missing.
 
@@ -148,7 +158,9 @@ class Forwarder:
         """
         if route.public and not route.home:
             return None
-        verdict = await self._auth.verdict(cookie, peer_ip=client.peer_ip, tls=client.tls)
+        verdict = await self._auth.verdict(
+            cookie, peer_ip=client.peer_ip, tls=client.tls, request_id=request_id
+        )
         if isinstance(verdict, Session):
             return verdict
         if route.public:

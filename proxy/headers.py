@@ -33,8 +33,10 @@ IDENTITY_NAMES = frozenset({b"forwarded", b"x-real-ip", b"proxy", b"x-gatehouse-
 _PROTECTED = frozenset({b"host", b"cookie", b"content-length"})
 
 # What never goes upstream from a request: the above, plus what the proxy answers or sets
-# itself (`Expect` is answered by the proxy; `Host` is set exactly once).
-_REQUEST_DROP = HOP_BY_HOP | IDENTITY_NAMES | {b"expect", b"host"}
+# itself (`Expect` is answered by the proxy; `Host` and `X-Request-ID` are set exactly once).
+_REQUEST_DROP = HOP_BY_HOP | IDENTITY_NAMES | {b"expect", b"host", b"x-request-id"}
+# The proxy sets a response's X-Request-ID itself, whatever the upstream echoed.
+_RESPONSE_DROP = HOP_BY_HOP | {b"x-request-id"}
 _REQUEST_DROP_PREFIXES = (b"proxy-", *IDENTITY_PREFIXES)
 
 
@@ -72,7 +74,7 @@ def response_fields(headers: Headers, connection: frozenset[bytes]) -> Headers:
     return [
         (name, value)
         for name, value in headers
-        if name not in HOP_BY_HOP and not name.startswith(b"proxy-") and name not in listed
+        if name not in _RESPONSE_DROP and not name.startswith(b"proxy-") and name not in listed
     ]
 
 

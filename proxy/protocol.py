@@ -20,6 +20,7 @@ from proxy.headers import Headers, encode_response_head
 from proxy.http1 import END, Body, RequestHead, RequestParser
 from proxy.keepalive import CLOSE, KeepAlive
 from proxy.pages import error_response
+from proxy.request_id import HEADER as REQUEST_ID
 from proxy.tls import HSTS
 
 if TYPE_CHECKING:
@@ -193,6 +194,8 @@ class ClientConnection(asyncio.Protocol):
         ex.status = error.status
         ex.response_started = True
         headers, body = error_response(error, connection)
+        if ex.request_id:
+            headers.append((REQUEST_ID, ex.request_id))
         head = self._encode_head(ex, error.status, headers)
         if head_only:
             self._write(head)
@@ -209,6 +212,8 @@ class ClientConnection(asyncio.Protocol):
         self, ex: Exchange, status: int, headers: Headers, *, chunked: bool, close: bool
     ) -> _ResponseWriter:
         headers += self._connection_headers(ex, force_close=close or ex.body_unread)
+        if ex.request_id:
+            headers.append((REQUEST_ID, ex.request_id))
         ex.status = status
         ex.response_started = True
         return _ResponseWriter(self, ex, chunked, self._encode_head(ex, status, headers))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 
 from proxy import errors
 from proxy.headers import Headers, encode_response_head, http_date
@@ -109,14 +110,11 @@ class RedirectConnection(asyncio.Protocol):
 
 
 async def listen(
-    host: str, port: int, https_port: int, limits: Limits, timeout: float
+    sock: socket.socket, https_port: int, limits: Limits, timeout: float
 ) -> tuple[asyncio.Server, set[RedirectConnection]]:
     live: set[RedirectConnection] = set()
     server = await asyncio.get_running_loop().create_server(
-        lambda: RedirectConnection(https_port, limits, timeout, live),
-        host,
-        port,
-        reuse_address=True,
+        lambda: RedirectConnection(https_port, limits, timeout, live), sock=sock
     )
     return server, live
 

@@ -20,6 +20,15 @@ class Route:
     # `POST /logout`: the proxy drops its cached verdicts for the session as it passes.
     logout: bool = False
 
+    @property
+    def label(self) -> str:
+        """For metrics: auth, home, public or protected."""
+        if self.upstream is Upstream.AUTH:
+            return "auth"
+        if self.home:
+            return "home"
+        return "public" if self.public else "protected"
+
 
 _AUTH_ROUTES = frozenset({(b"POST", b"/login"), (b"POST", b"/logout"), (b"GET", b"/cookie.html")})
 _HOME = frozenset({b"/", b"/index.html"})

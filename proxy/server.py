@@ -5,18 +5,25 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import signal
+import socket
 import sys
 import time
+from dataclasses import dataclass
 from typing import TextIO
 
-from proxy import redirect, tls
+from proxy import admin, metrics, redirect, tls
 from proxy.access import AuthClient
+from proxy.accesslog import FORMATS, Record
 from proxy.cache import ResponseCache
-from proxy.config import ConfigError, Settings
+from proxy.config import Address, ConfigError, Settings
 from proxy.exchange import Exchange
 from proxy.forward import Forwarder
+from proxy.health import HealthChecker
 from proxy.protocol import ClientConnection
+from proxy.replicas import ReplicaSet
+from proxy.request_id import RequestIds
 from proxy.routing import Upstream
 from proxy.trace import Tracer
 from proxy.upstream import Pool
@@ -24,24 +31,48 @@ from proxy.upstream import Pool
 log = logging.getLogger("gatehouse.proxy")
 
 
-class ServerState:
-    """What all client connections share: settings, pools, the auth client, the registry."""
+BACKLOG = 2048
+_METHODS = {m: m.decode() for m in (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS")}
+_STATUS_CLASSES = {n: f"{n}xx" for n in range(1, 6)}
 
-    def __init__(self, settings: Settings, access_log: TextIO | None = sys.stdout) -> None:
+
+class ServerState:
+    """What all client connections share: settings, upstream replicas, the auth client, the
+    registry, the metrics."""
+
+    def __init__(
+        self, settings: Settings, access_log: TextIO | None = sys.stdout, worker: int = 1
+    ) -> None:
         self.settings = settings
+        self.worker = worker
         self.loop = asyncio.get_running_loop()
-        pool_options = {
-            "connect_timeout": settings.connect_timeout,
-            "read_timeout": settings.read_timeout,
-            "idle_timeout": settings.pool_idle_timeout,
-            "max_idle": settings.pool_max_idle,
+
+        def pool(address: Address) -> Pool:
+            return Pool(
+                address,
+                connect_timeout=settings.connect_timeout,
+                read_timeout=settings.read_timeout,
+                idle_timeout=settings.pool_idle_timeout,
+                max_idle=settings.pool_max_idle,
+            )
+
+        def replicas(upstream: Upstream, entries: tuple[Address, ...]) -> ReplicaSet:
+            return ReplicaSet(
+                upstream.value,
+                entries,
+                pool,
+                max_fails=settings.max_fails,
+                fail_timeout=settings.fail_timeout,
+                resolve_interval=settings.resolve_interval,
+            )
+
+        self.upstreams = {
+            Upstream.AUTH: replicas(Upstream.AUTH, settings.auth_replicas),
+            Upstream.CONTENT: replicas(Upstream.CONTENT, settings.content_replicas),
         }
-        self.pools = {
-            Upstream.AUTH: Pool(settings.auth, **pool_options),
-            Upstream.CONTENT: Pool(settings.content, **pool_options),
-        }
+        self.health = HealthChecker(list(self.upstreams.values()), settings.health_interval)
         self.auth = AuthClient(
-            self.pools[Upstream.AUTH],
+            self.upstreams[Upstream.AUTH],
             cache_ttl=settings.auth_cache_ttl,
             cache_size=settings.auth_cache_size,
             token=settings.internal_token,
@@ -51,52 +82,159 @@ class ServerState:
             max_entry_bytes=settings.cache_entry_bytes,
             clock=self.loop.time,
         )
-        self.forwarder = Forwarder(self.pools, self.auth, self.cache, settings.internal_token)
+        self.forwarder = Forwarder(
+            self.upstreams, self.auth, self.cache, RequestIds(), settings.internal_token
+        )
         self.connections: set[ClientConnection] = set()
         self.shutting_down = False
         self._ids = itertools.count(1)
         self._access_log = access_log if settings.access_log else None
+        self._format = FORMATS[settings.access_log_format]
         self.tracer = Tracer(sys.stderr) if settings.trace else None
+        self.traffic = metrics.Traffic()
+        self.metrics = metrics.Exporter(
+            self.traffic,
+            {u.value: r for u, r in self.upstreams.items()},
+            self.auth.results,
+            lambda: len(self.connections),
+        )
+
+    async def start(self) -> None:
+        """Resolve upstream names, start health checks and the metrics' flushing."""
+        for replicas in self.upstreams.values():
+            await replicas.start()
+        self.health.start()
+        self.metrics.start()
+
+    def close(self) -> None:
+        self.health.close()
+        self.metrics.close()
+        for replicas in self.upstreams.values():
+            replicas.close()
+
+    def not_ready(self) -> list[str]:
+        """What /readyz names as down: each upstream without a replica in rotation."""
+        return [f"{u.value}: no healthy replica" for u, r in self.upstreams.items() if r.down]
 
     def admit(self, conn: ClientConnection) -> bool:
         return not self.shutting_down and len(self.connections) < self.settings.max_connections
 
     def connection_opened(self, conn: ClientConnection) -> int:
         self.connections.add(conn)
+        self.traffic.opened += 1
         return next(self._ids)
 
     def connection_closed(self, conn: ClientConnection) -> None:
-        self.connections.discard(conn)
+        if conn in self.connections:
+            self.connections.discard(conn)
+            self.traffic.per_connection.observe(conn.keepalive.served)
 
     def log_exchange(self, conn: ClientConnection, ex: Exchange) -> None:
-        """One line per request; conn=/req= make connection reuse visible."""
+        """Count the request for the metrics, and write its access-log line."""
+        seconds = time.perf_counter() - ex.started
+        head = ex.head
+        traffic = self.traffic
+        method = _METHODS.get(head.method, "other") if head is not None else "-"
+        traffic.requests.add((ex.route, method, _STATUS_CLASSES.get(ex.status // 100, "none")))
+        traffic.seconds.observe(seconds)
+        traffic.bytes += ex.bytes_sent
+        if ex.cache != "-":
+            traffic.cache.add((ex.cache,))
         if self._access_log is None:
             return
-        if ex.head is not None:
-            request = f"{ex.head.method.decode()} {ex.head.target.decode('latin-1')}"
-        else:
-            request = "-"
-        ms = (time.perf_counter() - ex.started) * 1000
-        self._access_log.write(
-            f'{conn.peer_ip.decode()} conn={conn.id} req={ex.number} "{request}" '
-            f"{ex.status} {ex.bytes_sent} {ms:.1f}ms user={ex.user.decode('latin-1')} "
-            f"cache={ex.cache}\n"
+        record = Record(
+            time=time.time(),
+            worker=self.worker,
+            client=conn.peer_ip.decode(),
+            conn=conn.id,
+            req=ex.number,
+            request_id=ex.request_id.decode() or "-",
+            method=head.method.decode() if head is not None else "-",
+            target=head.target.decode("latin-1") if head is not None else "-",
+            version=head.version.decode() if head is not None else "-",
+            status=ex.status,
+            bytes=ex.bytes_sent,
+            ms=seconds * 1000,
+            user=ex.user.decode("latin-1"),
+            cache=ex.cache,
         )
+        self._access_log.write(self._format(record))
 
 
-async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
-    """Run until SIGTERM/SIGINT, then shut down gracefully."""
-    state = ServerState(settings)
+class ListenError(Exception):
+    """A port the proxy must listen on is unavailable."""
+
+
+@dataclass
+class Listeners:
+    """The listening sockets: the master binds them once, and workers inherit them."""
+
+    public: socket.socket
+    admin: socket.socket
+    redirect: socket.socket | None = None  # PROXY_HTTP_REDIRECT_PORT's plain listener
+
+    def all(self) -> list[socket.socket]:
+        return [s for s in (self.public, self.admin, self.redirect) if s is not None]
+
+    def close(self) -> None:
+        for sock in self.all():
+            sock.close()
+
+
+def listeners(settings: Settings) -> Listeners:
+    """Bind every port the proxy listens on, or raise ListenError naming the one that failed."""
+    socks: list[socket.socket] = []
+    wanted = [(settings.listen, ""), (settings.admin, "admin ")]
+    if settings.http_redirect_port is not None:
+        wanted.append((Address(settings.listen.host, settings.http_redirect_port), "redirect "))
+    try:
+        for address, what in wanted:
+            socks.append(bind(address, what))
+    except ListenError:
+        for sock in socks:
+            sock.close()
+        raise
+    return Listeners(*socks)
+
+
+def bind(address: Address, what: str = "") -> socket.socket:
+    try:
+        family, kind, proto, _, sockaddr = socket.getaddrinfo(
+            address.host, address.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise ListenError(f"cannot listen on {what}{address}: {exc}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(sockaddr)
+        sock.listen(BACKLOG)
+    except OSError as exc:
+        sock.close()
+        raise ListenError(f"cannot listen on {what}{address}: {exc}") from None
+    sock.setblocking(False)
+    return sock
+
+
+async def serve(
+    settings: Settings,
+    socks: Listeners,
+    *,
+    worker: int = 1,
+    parent: int | None = None,
+) -> None:
+    """Serve on the given sockets until SIGTERM/SIGINT (or, for a worker, until its master
+    is gone), then shut down gracefully."""
     try:
         ssl_context = tls.server_context(settings) if settings.tls else None
     except ConfigError as exc:
         raise SystemExit(f"proxy: {exc}") from None
+    state = ServerState(settings, worker=worker)
+    await state.start()
     server = await state.loop.create_server(
         lambda: ClientConnection(state),
-        settings.listen.host,
-        settings.listen.port,
-        backlog=2048,
-        reuse_address=True,
+        sock=socks.public,
+        backlog=BACKLOG,
         ssl=ssl_context,
         # A client that never finishes its handshake holds a socket outside the connection
         # count (the Protocol only sees handshaken connections): give it the header deadline.
@@ -105,26 +243,40 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
         # longer than an idle connection would be.
         ssl_shutdown_timeout=settings.keepalive_timeout if ssl_context else None,
     )
+    admin_server = await admin.start(state, socks.admin)
     redirects = None
-    if settings.http_redirect_port is not None:
+    if socks.redirect is not None:
         redirects = await redirect.listen(
-            settings.listen.host,
-            settings.http_redirect_port,
-            settings.listen.port,
-            settings.limits,
-            settings.header_timeout,
+            socks.redirect, settings.listen.port, settings.limits, settings.header_timeout
         )
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         state.loop.add_signal_handler(sig, stop.set)
-    scheme = "https" if ssl_context else "http"
-    log.warning("gatehouse proxy listening on %s://%s", scheme, settings.listen)
-    if ready is not None:
-        ready.set()
+    if parent is None:
+        log.warning(
+            "gatehouse proxy listening on %s://%s (admin on http://%s)",
+            "https" if ssl_context else "http",
+            settings.listen,
+            settings.admin,
+        )
+    else:
+        _watch_parent(state.loop, parent, stop)
     await stop.wait()
     if redirects is not None:
         redirect.close(*redirects)
     await shutdown(state, server)
+    admin_server.close()
+    state.close()
+    log.warning("gatehouse proxy %s", "stopped" if parent is None else f"worker {worker} stopped")
+
+
+def _watch_parent(loop: asyncio.AbstractEventLoop, parent: int, stop: asyncio.Event) -> None:
+    """A worker whose master died (SIGKILL leaves no chance to stop it) stops too, rather
+    than keep the port alone and unsupervised."""
+    if os.getppid() != parent:
+        stop.set()
+    else:
+        loop.call_later(1.0, _watch_parent, loop, parent, stop)
 
 
 async def shutdown(state: ServerState, server: asyncio.Server) -> None:
@@ -140,6 +292,3 @@ async def shutdown(state: ServerState, server: asyncio.Server) -> None:
     for conn in list(state.connections):
         if conn.transport is not None:
             conn.transport.abort()
-    for pool in state.pools.values():
-        pool.close()
-    log.warning("gatehouse proxy stopped")

@@ -17,6 +17,19 @@ class StaleConnection(errors.BadGateway):
     """A pooled connection was closed by the upstream before it answered."""
 
 
+class NotSent(errors.UpstreamError):
+    """No connection could be made: the request never left the proxy, so any request may
+    go to another replica."""
+
+
+class ConnectFailed(NotSent, errors.BadGateway):
+    """The upstream refused the connection or is unreachable."""
+
+
+class ConnectTimedOut(NotSent, errors.GatewayTimeout):
+    """The upstream did not accept a connection in time."""
+
+
 class Sink(Protocol):
     """Where a response body goes: the client connection, or a buffer."""
 
@@ -329,11 +342,11 @@ class Pool:
                     lambda: UpstreamConnection(self), host, port
                 )
         except TimeoutError:
-            raise errors.GatewayTimeout(
+            raise ConnectTimedOut(
                 f"The {self.address} service did not accept a connection in time."
             ) from None
         except OSError:
-            raise errors.BadGateway(f"The service at {self.address} is unreachable.") from None
+            raise ConnectFailed(f"The service at {self.address} is unreachable.") from None
         return conn
 
 

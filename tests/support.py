@@ -41,6 +41,10 @@ class Service:
     def __init__(self, module: str, port: int, env: Mapping[str, str], log: Path) -> None:
         self.module, self.port, self.log = module, port, log
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
+        if module == "proxy":
+            # Its admin listener, off the default port so that tests can run side by side.
+            full_env.setdefault("PROXY_ADMIN_PORT", str(free_port()))
+            self.admin_port = int(full_env["PROXY_ADMIN_PORT"])
         self._log_file = log.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", module],

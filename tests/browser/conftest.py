@@ -35,10 +35,11 @@ SCREENSHOTS = REPO / "artifacts" / "screenshots"
 DOCS_SCREENSHOT = REPO / "docs" / "story.png"
 UPDATE_DOCS = os.environ.get("UPDATE_DOCS_SCREENSHOT") == "1"
 
-# 127.0.0.1 conn=3 req=2 "GET /images/coast.jpg" 200 12345 1.2ms user=alice cache=-
+# 2026-12-02T18:12:55.123Z 127.0.0.1 worker=1 conn=3 req=2 id=4f0c1a2b-7
+#   "GET /images/coast.jpg HTTP/1.1" 200 12345 1.2ms user=alice cache=-   (one line)
 ACCESS_LINE = re.compile(
-    r'^\S+ conn=(?P<conn>\d+) req=(?P<req>\d+) "(?P<method>\S+) (?P<target>\S+)" '
-    r"(?P<status>\d{3}) (?P<size>\d+) \S+ user=(?P<user>\S+) cache=(?P<cache>\S+)$"
+    r'^.*? conn=(?P<conn>\d+) req=(?P<req>\d+) .*?"(?P<method>\S+) (?P<target>\S+) HTTP/[\d.]+" '
+    r"(?P<status>\d{3}) (?P<size>\d+) \S+ user=(?P<user>\S+) cache=(?P<cache>\S+)"
 )
 
 

@@ -83,6 +83,9 @@ class _Handler(BaseHTTPRequestHandler):
         }
         self._send(200, json.dumps(payload).encode(), {"Content-Type": "application/json"})
 
+    def path_healthz(self, query: dict[str, str]) -> None:
+        self._send(200 if self.server.healthy else 503, b"ok" if self.server.healthy else b"sick")
+
     def path_drop_next(self, query: dict[str, str]) -> None:
         self._send(200, b"the next request on this connection will be dropped")
         self.drop_next = True
@@ -155,6 +158,7 @@ class ScriptedUpstream(ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.connections = 0
         self.aborted = 0
+        self.healthy = True  # what GET /healthz answers: 200, or 503 when False
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 

@@ -75,7 +75,7 @@ def test_access_log_shows_connection_reuse(stack):
     ids = {re.search(r"conn=(\d+)", line).group(1) for line in lines}
     numbers = [int(re.search(r"req=(\d+)", line).group(1)) for line in lines]
     assert len(ids) == 1 and numbers == [1, 2, 3]
-    assert re.search(r'"GET /static/style.css\?log-probe" 200 \d+ [\d.]+ms', lines[0])
+    assert re.search(r'"GET /static/style.css\?log-probe HTTP/1.1" 200 \d+ [\d.]+ms', lines[0])
 
 
 def test_idle_connection_is_closed_after_the_keep_alive_timeout(tmp_path):

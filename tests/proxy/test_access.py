@@ -33,11 +33,24 @@ class FakeConn:
 
 
 class FakePool:
+    """Stands for the auth service's replicas: records the connections given back."""
+
     def __init__(self) -> None:
         self.released: list[FakeConn] = []
 
     def release(self, conn: FakeConn) -> None:
         self.released.append(conn)
+
+
+class FakeLease:
+    def __init__(self, pool: FakePool, conn: FakeConn, head: ResponseHead) -> None:
+        self.pool, self.conn, self.head = pool, conn, head
+
+    def __enter__(self) -> FakeLease:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pool.release(self.conn)
 
 
 class AuthService:
@@ -57,12 +70,12 @@ class AuthService:
             headers.append((b"x-auth-seconds-left", left))
         self.answers.append((status, headers, body))
 
-    async def _exchange(self, pool, method, head, body=None, *, chunked=False):
+    async def _exchange(self, replicas, method, head, body=None, *, chunked=False):
         self.requests.append(head)
         await asyncio.sleep(self.delay)
         status, headers, data = self.answers[0] if len(self.answers) == 1 else self.answers.pop(0)
         response = ResponseHead(status, headers, keep_alive=True, framing=Framing.LENGTH)
-        return FakeConn(data), response, True
+        return FakeLease(replicas, FakeConn(data), response)
 
 
 @pytest.fixture
@@ -115,8 +128,8 @@ def test_verify_request_headers(auth, tls, token, extra):
     auth.answer(200, b"alice", b"30")
 
     async def scenario():
-        client = AuthClient(FakePool(), cache_ttl=1, cache_size=1, token=token)
-        await client.verdict(b"session=s", peer_ip=b"192.0.2.7", tls=tls)
+        client = AuthClient(FakePool(), cache_ttl=1, cache_size=1, token=token)  # type: ignore[arg-type]
+        await client.verdict(b"session=s", peer_ip=b"192.0.2.7", tls=tls, request_id=b"req-1")
 
     run(scenario())
     [head] = auth.requests
@@ -127,8 +140,21 @@ def test_verify_request_headers(auth, tls, token, extra):
         (b"cookie", b"session=s"),
         (b"x-forwarded-for", b"192.0.2.7"),
         (b"x-forwarded-proto", b"https" if tls else b"http"),
+        (b"x-request-id", b"req-1"),
         *extra,
     ]
+
+
+def test_cache_results_are_counted(auth):
+    auth.answer(200, b"alice", b"30")
+
+    async def scenario():
+        client, _, _ = make_client()
+        for _ in range(3):
+            await client.verdict(b"session=s")
+        return client.results
+
+    assert run(scenario()) == {("miss",): 1, ("hit",): 2}
 
 
 @pytest.mark.parametrize("status", [401, 403])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from proxy.config import Address, ConfigError, Settings
@@ -196,3 +198,66 @@ def test_tls_settings():
 def test_incomplete_tls_settings_are_refused(env, named):
     with pytest.raises(ConfigError, match=f"setting {named}: "):
         Settings.from_env(env)
+
+
+def test_replicas_default_to_the_single_address():
+    s = Settings.from_env({"AUTH_HOST": "auth", "AUTH_PORT": "9001"})
+    assert s.auth_replicas == (Address("auth", 9001),)
+    assert s.content_replicas == (Address("127.0.0.1", 8002),)
+
+
+def test_upstream_lists():
+    s = Settings.from_env(
+        {"CONTENT_UPSTREAMS": "content:8002, 10.0.0.2:8002,[::1]:8003", "CONTENT_PORT": "1"}
+    )
+    assert s.content_replicas == (
+        Address("content", 8002),
+        Address("10.0.0.2", 8002),
+        Address("::1", 8003),
+    )
+
+
+def test_workers_health_admin_and_log_format():
+    s = Settings.from_env(
+        {
+            "PROXY_WORKERS": "4",
+            "PROXY_ADMIN_HOST": "0.0.0.0",
+            "PROXY_ADMIN_PORT": "9100",
+            "UPSTREAM_RESOLVE_INTERVAL": "1",
+            "UPSTREAM_MAX_FAILS": "2",
+            "UPSTREAM_FAIL_TIMEOUT": "0.5",
+            "UPSTREAM_HEALTH_INTERVAL": "0",
+            "PROXY_ACCESS_LOG_FORMAT": "json",
+        }
+    )
+    assert s.workers == 4 and s.admin == Address("0.0.0.0", 9100)
+    assert (s.resolve_interval, s.max_fails, s.fail_timeout) == (1.0, 2, 0.5)
+    assert s.health_interval == 0 and s.access_log_format == "json"
+    defaults = Settings()
+    assert (defaults.workers, defaults.admin) == (1, Address("127.0.0.1", 10081))
+    assert (defaults.max_fails, defaults.fail_timeout, defaults.health_interval) == (3, 10.0, 2.0)
+
+
+def test_workers_auto_is_one_per_cpu():
+    assert Settings.from_env({"PROXY_WORKERS": "auto"}).workers == (os.cpu_count() or 1)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CONTENT_UPSTREAMS", "content"),
+        ("CONTENT_UPSTREAMS", "content:80,"),
+        ("AUTH_UPSTREAMS", ":8001"),
+        ("AUTH_UPSTREAMS", "auth:99999"),
+        ("PROXY_WORKERS", "0"),
+        ("PROXY_WORKERS", "many"),
+        ("PROXY_ADMIN_PORT", "0"),
+        ("UPSTREAM_MAX_FAILS", "0"),
+        ("UPSTREAM_FAIL_TIMEOUT", "0"),
+        ("UPSTREAM_HEALTH_INTERVAL", "-1"),
+        ("PROXY_ACCESS_LOG_FORMAT", "xml"),
+    ],
+)
+def test_bad_replica_settings_name_the_variable(name, value):
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})
