@@ -98,6 +98,8 @@ def start_stack(
         "CONTENT_HOST": "127.0.0.1",
         "CONTENT_PORT": str(content_port),
         "SECRET_KEY": "test-secret-key-not-for-production",
+        # As `make run` and compose do: the services answer only the proxy.
+        "INTERNAL_TOKEN": "test-internal-token",
     }
     auth = Service(
         "auth_service",
