@@ -261,17 +261,24 @@ def ports_in_use(claims: list[tuple[str, str, int]]) -> list[str]:
 
 def answers(child: Child) -> bool:
     """True once the child serves: a service answers `GET /healthz` (any HTTP status will do);
-    the proxy accepts connections (it listens only once set up, and an empty connection
-    leaves no line in its access log or trace)."""
-    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(child.host, child.host)
+    the proxy answers `GET /readyz` on its admin listener with 200, which it does once every
+    upstream has a replica that passed its health check (before that, a login would be 502)."""
+    request, host, port = b"GET /healthz", child.host, child.port
+    if child.module == "proxy":
+        request = b"GET /readyz"
+        for name, admin_host, admin_port in child.claims:
+            if name == "PROXY_ADMIN_PORT":
+                host, port = admin_host, admin_port
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
     try:
-        with socket.create_connection((host, child.port), timeout=1.0) as sock:
-            if child.module == "proxy":
-                return True
-            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: run\r\nConnection: close\r\n\r\n")
-            return sock.recv(16).startswith(b"HTTP/1.")
+        with socket.create_connection((host, port), timeout=1.0) as sock:
+            sock.sendall(request + b" HTTP/1.1\r\nHost: run\r\nConnection: close\r\n\r\n")
+            status = sock.recv(16)
     except OSError:
         return False
+    if child.module == "proxy":
+        return status.startswith(b"HTTP/1.1 200")
+    return status.startswith(b"HTTP/1.")
 
 
 class Supervisor:
