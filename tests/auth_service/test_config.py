@@ -20,7 +20,7 @@ def test_defaults():
     assert s.demo_enabled
     assert s.internal_token == ""
     assert (s.login_max_retries, s.login_find_time, s.login_ban_time) == (5, 120, 300)
-    assert (s.argon2_time_cost, s.argon2_memory_kib) == (3, 65536)
+    assert (s.argon2_time_cost, s.argon2_memory_kib) == (2, 19456)
 
 
 def test_overrides():
@@ -119,7 +119,7 @@ def test_bad_key_lists_never_show_the_keys(env, message):
         ("LOGIN_MAX_RETRIES", "-1"),
         ("LOGIN_FIND_TIME", "0"),
         ("LOGIN_BAN_TIME", "soon"),
-        ("AUTH_ARGON2_MEMORY_KIB", "8"),
+        ("AUTH_ARGON2_MEMORY_KIB", "7"),
         ("AUTH_ARGON2_TIME_COST", "0"),
         ("AUTH_DATABASE_URL", "mysql://db/auth"),
         ("AUTH_DATABASE_URL", "sqlite://relative.db"),

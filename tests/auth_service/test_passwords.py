@@ -39,17 +39,26 @@ def old_scrypt(password: str, salt: bytes = b"0123456789abcdef") -> str:
     )
 
 
-def test_production_defaults_are_argon2id_t3_m64mib_p4():
+def test_production_defaults_are_owasp_argon2id_t2_m19mib_p1():
     s = Settings.from_env({"SECRET_KEY": "k"})
-    assert (s.argon2_time_cost, s.argon2_memory_kib) == (3, 65536)
-    encoded = PasswordHasher(time_cost=3, memory_cost=65536, parallelism=4).hash("x")
-    params = extract_parameters(encoded)
+    assert (s.argon2_time_cost, s.argon2_memory_kib) == (2, 19456)
+    pw = Passwords(s.argon2_time_cost, s.argon2_memory_kib, workers=1)
+    params = extract_parameters(pw.hash("x"))
     assert (params.type.name, params.time_cost, params.memory_cost, params.parallelism) == (
         "ID",
-        3,
-        65536,
-        4,
+        2,
+        19456,
+        1,
     )
+
+
+def test_a_hash_with_other_parameters_is_replaced_at_login():
+    # Hashes made with Authelia's t=3, m=64 MiB, p=4 still verify, and are re-hashed.
+    pw = Passwords(2, 19456, workers=1)
+    old = PasswordHasher(time_cost=3, memory_cost=65536, parallelism=4).hash("x")
+    check = pw.check("x", old)
+    assert check.ok and check.rehash is not None
+    assert extract_parameters(check.rehash).memory_cost == 19456
 
 
 def test_hash_and_check(pw):
