@@ -57,6 +57,11 @@ class Settings:
     trace: bool = False
     access_log: bool = True
 
+    # Slow and greedy clients (issue 9).
+    send_timeout: float = 30.0  # longest time a client may take none of a response's bytes
+    body_min_rate: float = 500.0  # bytes/s a request body must average after body_timeout
+    max_connections_per_ip: int = 0  # 0: no per-address cap
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         """Build settings from environment variables; raise ConfigError naming the bad one."""
@@ -93,6 +98,11 @@ class Settings:
             shutdown_grace=read("PROXY_SHUTDOWN_GRACE", float, d.shutdown_grace, minimum=0),
             trace=read("PROXY_TRACE", _flag, False),
             access_log=read("PROXY_ACCESS_LOG", _flag, True),
+            send_timeout=read("PROXY_SEND_TIMEOUT", float, d.send_timeout),
+            body_min_rate=read("PROXY_BODY_MIN_RATE", float, d.body_min_rate, minimum=0),
+            max_connections_per_ip=read(
+                "PROXY_MAX_CONNECTIONS_PER_IP", int, d.max_connections_per_ip, minimum=0
+            ),
         )
 
     def replace(self, **changes: Any) -> Settings:

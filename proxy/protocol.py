@@ -27,13 +27,21 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gatehouse.proxy")
 
-WRITE_HIGH_WATER = 256 * 1024
+# Our write buffer toward the client: reading the upstream pauses above the high-water mark
+# and resumes only once the buffer is empty (low water 0), so a stalled download holds at
+# most about one high-water mark plus one upstream read (upstream.READ_SIZE) here (issue 9).
+WRITE_HIGH_WATER = 64 * 1024
+
+# How often a paused response checks whether the client took any bytes (a quarter of the
+# send timeout: a client is cut after 1 to 1.25 send timeouts without progress).
+SEND_CHECKS = 4
 
 
 class _Timer(enum.Enum):
     IDLE = "idle"  # between requests: the keep-alive timeout
     HEAD = "head"  # a request head has begun: the header deadline (not reset by trickling)
-    BODY = "body"  # a request body is arriving: the longest allowed stall
+    BODY = "body"  # a request body is arriving: the longest stall, and the minimum rate
+    SEND = "send"  # our write buffer is full: the client must take bytes (nginx send_timeout)
 
 
 # Why reading from the client is paused (plain strings: cheap to hash in the hot path).
@@ -62,17 +70,30 @@ class ClientConnection(asyncio.Protocol):
         self._write_paused = False
         self._relay_source: UpstreamConnection | None = None
         self.closed = False
+        self._serving: Exchange | None = None  # whose response is being written
+        # Bytes given to the transport, and how many of those have left our write buffer for
+        # the kernel as of the last look (the send deadline and the access log count these).
+        self._written = 0
+        self._handed = 0
+        self._flushed: asyncio.Future[None] | None = None
+        # BODY timer: when the current stretch of body began, how much had arrived by then,
+        # and when the last bytes came.
+        self._body_since = self._body_last = 0.0
+        self._body_base = 0
+        # SEND timer: what the client had taken at the last progress, and when.
+        self._send_mark = 0
+        self._send_since = 0.0
 
     # asyncio callbacks ---------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
-        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER, low=0)
         peer = transport.get_extra_info("peername")
         if peer:
             self.peer_ip = peer[0].encode()
         if not self._server.admit(self):
-            # Over the connection limit: refuse in HTTP rather than accept without bound.
+            # Over a connection limit: refuse in HTTP rather than accept without bound.
             error = errors.ServiceUnavailable()
             headers, body = error_response(error, list(CLOSE))
             transport.writelines((encode_response_head(error.status, headers), body))
@@ -82,6 +103,8 @@ class ClientConnection(asyncio.Protocol):
         self._update_timer()
 
     def data_received(self, data: bytes) -> None:
+        if self._timer_kind is _Timer.BODY:
+            self._body_last = self._loop.time()
         for event in self._parser.feed(data):
             if isinstance(event, Body):
                 assert self._receiving is not None and self._receiving.body is not None
@@ -100,6 +123,8 @@ class ClientConnection(asyncio.Protocol):
         self.closed = True
         self._cancel_timer()
         self._server.connection_closed(self)
+        if self._serving is not None and not self._serving.aborted:
+            self._serving.aborted = "client"  # unless we cut it ourselves (see _abort)
         if self._relay_source is not None:
             # The client left mid-response: the upstream connection is in an unknown state.
             self._relay_source.abort()
@@ -110,11 +135,17 @@ class ClientConnection(asyncio.Protocol):
         self._write_paused = True
         if self._relay_source is not None:
             self._relay_source.pause_reading()
+        self._update_timer()
 
     def resume_writing(self) -> None:
+        # Low water is 0: our buffer is empty, everything written is with the kernel.
         self._write_paused = False
+        self._handed = self._written
+        if self._flushed is not None and not self._flushed.done():
+            self._flushed.set_result(None)
         if self._relay_source is not None:
             self._relay_source.resume_reading()
+        self._update_timer()
 
     # parser events -------------------------------------------------------------------------
 
@@ -165,25 +196,56 @@ class ClientConnection(asyncio.Protocol):
                 self._update_timer()
 
     async def _serve_one(self, ex: Exchange) -> None:
+        self._serving = ex
         try:
-            if ex.error is not None:
-                raise ex.error
-            await self._server.forwarder.forward(ex, self)
-        except errors.ProxyError as error:
-            self._fail(ex, error)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.exception("conn=%d req=%d: unexpected error", self.id, ex.number)
-            self._fail(ex, errors.BadGateway(f"Internal error: {type(exc).__name__}."))
-        self._server.log_exchange(self, ex)
+            try:
+                if ex.error is not None:
+                    raise ex.error
+                await self._server.forwarder.forward(ex, self)
+            except errors.ProxyError as error:
+                self._fail(ex, error)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("conn=%d req=%d: unexpected error", self.id, ex.number)
+                self._fail(ex, errors.BadGateway(f"Internal error: {type(exc).__name__}."))
+            await self._flush()
+        finally:
+            # Every request gets its line, also when it was cut short (the task is cancelled
+            # when the client leaves): what reached the kernel, and why it ended early.
+            self._serving = None
+            if not ex.response_started and ex.aborted:
+                ex.status = 499  # nginx's "client closed request": nothing was sent
+            handed_body = self._handed_now() - ex.body_at
+            ex.bytes_sent = max(0, min(ex.bytes_sent, handed_body))
+            self._server.log_exchange(self, ex)
+
+    async def _flush(self) -> None:
+        """Wait until our write buffer is empty: the response is complete only once all of
+        it is with the kernel (the send deadline runs meanwhile)."""
+        transport = self.transport
+        if transport is None or self.closed or not transport.get_write_buffer_size():
+            return
+        self._flushed = self._loop.create_future()
+        transport.set_write_buffer_limits(high=0)  # pause now, resume_writing once empty
+        try:
+            await self._flushed
+        finally:
+            self._flushed = None
+            if not self.closed:
+                transport.set_write_buffer_limits(high=WRITE_HIGH_WATER, low=0)
 
     def _fail(self, ex: Exchange, error: errors.ProxyError) -> None:
         """Answer with an error page, or abort if a response head already went out (a
         second status would be read as the start of the next response)."""
         if ex.response_started:
             ex.close_after = True
-            self._abort()
+            if isinstance(error, errors.UpstreamError):
+                self._abort("upstream")
+            elif isinstance(error, errors.RequestTimeout):
+                self._abort("timeout")
+            else:
+                self._abort("client")
             return
         head_only = ex.head is not None and ex.head.method == b"HEAD"
         connection = self._connection_headers(ex, force_close=error.close or ex.body_unread)
@@ -191,6 +253,7 @@ class ClientConnection(asyncio.Protocol):
         ex.response_started = True
         headers, body = error_response(error, connection)
         head = self._encode_head(ex, error.status, headers)
+        ex.body_at = self._written + len(head)
         if head_only:
             self._write(head)
         else:
@@ -208,7 +271,9 @@ class ClientConnection(asyncio.Protocol):
         headers += self._connection_headers(ex, force_close=close or ex.body_unread)
         ex.status = status
         ex.response_started = True
-        return _ResponseWriter(self, ex, chunked, self._encode_head(ex, status, headers))
+        head = self._encode_head(ex, status, headers)
+        ex.body_at = self._written + len(head)  # the writer sends the head first
+        return _ResponseWriter(self, ex, chunked, head)
 
     def _encode_head(self, ex: Exchange, status: int, headers: Headers) -> bytes:
         if self._server.tracer is not None:
@@ -233,8 +298,24 @@ class ClientConnection(asyncio.Protocol):
     # transport, timers, flow control -------------------------------------------------------
 
     def _write(self, data: bytes) -> None:
-        if self.transport is not None and not self.closed:
-            self.transport.write(data)
+        self._write_parts((data,))
+
+    def _write_parts(self, parts: list[bytes] | tuple[bytes, ...]) -> None:
+        transport = self.transport
+        if transport is not None and not self.closed:
+            # Look at what left our buffer before adding more: after the client is gone the
+            # transport no longer knows, and the access log must not count what never left.
+            self._handed = self._written - transport.get_write_buffer_size()
+            self._written += sum(map(len, parts))
+            transport.writelines(parts)
+
+    def _handed_now(self) -> int:
+        """Bytes that have left our write buffer (as of now while the connection is open,
+        else as of the last look)."""
+        transport = self.transport
+        if transport is not None and not self.closed:
+            self._handed = self._written - transport.get_write_buffer_size()
+        return self._handed
 
     def _close(self) -> None:
         self._cancel_timer()
@@ -242,10 +323,23 @@ class ClientConnection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
-    def _abort(self) -> None:
+    def _abort(self, reason: str) -> None:
+        """Cut the connection; the response being written, if any, is marked `reason`."""
         self._cancel_timer()
+        if self._serving is not None and not self._serving.aborted:
+            self._serving.aborted = reason
+        self._handed_now()
         if self.transport is not None:
             self.transport.abort()
+
+    def abort(self, reason: str) -> None:
+        """For shutdown once the grace period is over."""
+        self._abort(reason)
+
+    def close_idle(self) -> None:
+        """Close a keep-alive connection waiting for its next request (a full connection
+        table reclaims these first, like nginx's ngx_drain_connections)."""
+        self._close()
 
     def close_if_idle(self) -> None:
         """For shutdown: close now unless a request is being served or arriving."""
@@ -272,40 +366,96 @@ class ClientConnection(asyncio.Protocol):
             self.transport.resume_reading()
         self._update_timer()
 
+    # The one client timer (issue 9 added BODY's minimum rate and SEND). Each kind is a
+    # deadline armed once when the state begins; when it fires, _on_timer works out from the
+    # progress made whether the deadline really passed, and re-arms if not. No per-read
+    # re-arming: reads only note the time.
+
     def _update_timer(self) -> None:
         """The one client timer, chosen from the connection's state."""
+        kind = self._timer_kind
         if self.closed or _PAUSE_STOPPED in self._paused:
             self._cancel_timer()
         elif self._parser.in_head:
-            if self._timer_kind is not _Timer.HEAD:  # a deadline, not an inactivity timer
+            if kind is not _Timer.HEAD:  # a deadline, not an inactivity timer
                 self._arm(_Timer.HEAD, self._settings.header_timeout)
         elif self._parser.in_body and not self._paused:
-            self._arm(_Timer.BODY, self._settings.body_timeout)  # re-armed by every read
+            if kind is not _Timer.BODY:
+                # A new stretch of body: time spent paused by our own flow control (the
+                # upstream is slow to take it) is not held against the client.
+                self._body_since = self._body_last = self._loop.time()
+                assert self._receiving is not None and self._receiving.body is not None
+                self._body_base = self._receiving.body.received
+                self._arm(_Timer.BODY, self._settings.body_timeout)
         elif self._task is None:
-            if self._timer_kind is not _Timer.IDLE:
+            if kind is not _Timer.IDLE:
                 self._arm(_Timer.IDLE, self._settings.keepalive_timeout)
+        elif self._write_paused:
+            if kind is not _Timer.SEND:
+                self._send_mark = self._handed_now()
+                self._send_since = self._loop.time()
+                self._arm(_Timer.SEND, self._settings.send_timeout / SEND_CHECKS)
         else:
-            self._cancel_timer()
+            self._cancel_timer()  # the upstream's watchdog covers waiting for it
 
     def _arm(self, kind: _Timer, delay: float) -> None:
-        self._cancel_timer()
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._timer_kind is not kind:
+            if self._timer_kind is _Timer.IDLE:
+                self._server.idle.pop(self, None)
+            elif kind is _Timer.IDLE:
+                self._server.idle[self] = None  # newest last: the oldest is reclaimed first
         self._timer_kind = kind
         self._timer = self._loop.call_later(delay, self._on_timer, kind)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+        if self._timer_kind is _Timer.IDLE:
+            self._server.idle.pop(self, None)
         self._timer = None
         self._timer_kind = None
 
     def _on_timer(self, kind: _Timer) -> None:
         self._timer = None
-        self._timer_kind = None
+        if kind is _Timer.BODY:
+            delay = self._body_deadline() - self._loop.time()
+            if delay > 0:
+                self._timer = self._loop.call_later(delay, self._on_timer, kind)
+                return
+        elif kind is _Timer.SEND:
+            now, handed = self._loop.time(), self._handed_now()
+            if handed > self._send_mark:
+                self._send_mark, self._send_since = handed, now
+            if now - self._send_since < self._settings.send_timeout:
+                delay = self._settings.send_timeout / SEND_CHECKS
+                self._timer = self._loop.call_later(delay, self._on_timer, kind)
+                return
+        self._cancel_timer()
         if kind is _Timer.IDLE:
             self._close()
+        elif kind is _Timer.SEND:
+            log.info(
+                "conn=%d: client took nothing for %ss; closing",
+                self.id,
+                self._settings.send_timeout,
+            )
+            self._abort("timeout")
         else:
             what = "header section" if kind is _Timer.HEAD else "request body"
             self._on_parse_error(errors.RequestTimeout(f"The {what} did not arrive in time."))
+
+    def _body_deadline(self) -> float:
+        """The longest stall (body_timeout since the last bytes), and Apache mod_reqtimeout's
+        MinRate: from body_timeout on, the body must have averaged body_min_rate bytes/s, or
+        one byte a second would hold the connection for ever (Traefik CVE-2024-28869)."""
+        timeout, rate = self._settings.body_timeout, self._settings.body_min_rate
+        stall = self._body_last + timeout
+        if rate <= 0 or self._receiving is None or self._receiving.body is None:
+            return stall
+        received = self._receiving.body.received - self._body_base
+        return min(stall, self._body_since + max(timeout, received / rate))
 
 
 class _ResponseWriter:
@@ -334,6 +484,5 @@ class _ResponseWriter:
 
     def flush(self) -> None:
         parts, self._parts = self._parts, []
-        transport = self._conn.transport
-        if parts and transport is not None and not self._conn.closed:
-            transport.writelines(parts)
+        if parts:
+            self._conn._write_parts(parts)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import logging
+import os
+import resource
 import signal
 import sys
 import time
@@ -51,20 +54,54 @@ class ServerState:
         )
         self.forwarder = Forwarder(self.pools, self.auth, self.cache)
         self.connections: set[ClientConnection] = set()
+        # Keep-alive connections waiting for their next request, longest idle first.
+        self.idle: dict[ClientConnection, None] = {}
+        self._per_ip: collections.Counter[bytes] = collections.Counter()
+        self.max_connections = settings.max_connections  # lowered by fit_fd_limit()
         self.shutting_down = False
         self._ids = itertools.count(1)
         self._access_log = access_log if settings.access_log else None
         self.tracer = Tracer(sys.stderr) if settings.trace else None
 
+    # admission (issue 9) -------------------------------------------------------------------
+
     def admit(self, conn: ClientConnection) -> bool:
-        return not self.shutting_down and len(self.connections) < self.settings.max_connections
+        """Whether a new connection may be served (it gets a 503 page if not).
+
+        A full table first closes the longest-idle keep-alive connection, as nginx does
+        (ngx_drain_connections): otherwise one client holding idle connections locks
+        everyone else out. An idle connection may be closed at any time (RFC 9112 §9.6).
+        """
+        if self.shutting_down:
+            return False
+        per_ip = self.settings.max_connections_per_ip
+        if per_ip and self._per_ip[conn.peer_ip] >= per_ip:
+            return False
+        if len(self.connections) >= self.max_connections:
+            if not self.idle:
+                return False
+            oldest = next(iter(self.idle))
+            self._forget(oldest)  # its slot is free now; the close completes in the loop
+            oldest.close_idle()
+        return True
 
     def connection_opened(self, conn: ClientConnection) -> int:
         self.connections.add(conn)
+        self._per_ip[conn.peer_ip] += 1
         return next(self._ids)
 
     def connection_closed(self, conn: ClientConnection) -> None:
+        if conn in self.connections:
+            self._forget(conn)
+
+    def _forget(self, conn: ClientConnection) -> None:
         self.connections.discard(conn)
+        self.idle.pop(conn, None)
+        left = self._per_ip[conn.peer_ip] - 1
+        if left > 0:
+            self._per_ip[conn.peer_ip] = left
+        else:
+            del self._per_ip[conn.peer_ip]
 
     def log_exchange(self, conn: ClientConnection, ex: Exchange) -> None:
         """One line per request; conn=/req= make connection reuse visible."""
@@ -78,13 +115,57 @@ class ServerState:
         self._access_log.write(
             f'{conn.peer_ip.decode()} conn={conn.id} req={ex.number} "{request}" '
             f"{ex.status} {ex.bytes_sent} {ms:.1f}ms user={ex.user.decode('latin-1')} "
-            f"cache={ex.cache}\n"
+            f"cache={ex.cache}{f' aborted={ex.aborted}' if ex.aborted else ''}\n"
         )
+
+
+# Descriptors besides client connections: each proxied connection holds two (the client's
+# and an upstream's); idle pooled upstream connections and a reserve come on top.
+FDS_PER_CONNECTION = 2
+FD_RESERVE = 16
+
+
+def fit_fd_limit(settings: Settings) -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard limit, and return how many connections fit.
+
+    A connection limit above what the descriptors allow turns the documented 503 into silent
+    closes (accept() fails with EMFILE, and libuv drops the connection): lower it instead,
+    and say so once.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        in_use = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        in_use = 32
+    overhead = in_use + FD_RESERVE + 2 * settings.pool_max_idle  # two pools
+    needed = overhead + FDS_PER_CONNECTION * settings.max_connections
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, needed)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return settings.max_connections
+    fits = max(1, (soft - overhead) // FDS_PER_CONNECTION)
+    log.warning(
+        "PROXY_MAX_CONNECTIONS lowered from %d to %d: the file-descriptor limit "
+        "(RLIMIT_NOFILE) is %d and each proxied connection needs %d; raise it (ulimit -n %d) "
+        "to allow all",
+        settings.max_connections,
+        fits,
+        soft,
+        FDS_PER_CONNECTION,
+        needed,
+    )
+    return fits
 
 
 async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     """Run until SIGTERM/SIGINT, then shut down gracefully."""
     state = ServerState(settings)
+    state.max_connections = fit_fd_limit(settings)
     server = await state.loop.create_server(
         lambda: ClientConnection(state),
         settings.listen.host,
@@ -113,8 +194,12 @@ async def shutdown(state: ServerState, server: asyncio.Server) -> None:
             conn.close_if_idle()
         await asyncio.sleep(0.05)
     for conn in list(state.connections):
-        if conn.transport is not None:
-            conn.transport.abort()
+        conn.abort("shutdown")
+    for _ in range(20):  # let the cut requests write their access-log lines
+        await asyncio.sleep(0.01)
+        if not state.connections:
+            await asyncio.sleep(0)
+            break
     for pool in state.pools.values():
         pool.close()
     log.warning("gatehouse proxy stopped")

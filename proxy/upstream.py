@@ -46,7 +46,15 @@ class _Discard:
 DISCARD = _Discard()
 
 
-class UpstreamConnection(asyncio.Protocol):
+# The most read from an upstream at once. With the client's write high-water mark
+# (protocol.WRITE_HIGH_WATER) this bounds what a stalled download holds in our buffers:
+# uvloop's own reads take up to 256 KiB (issue 9: ~0.46 MB per stalled download before).
+READ_SIZE = 64 * 1024
+# One buffer for all upstream reads: each read is copied out before the loop reads again.
+_READ_BUFFER = memoryview(bytearray(READ_SIZE))
+
+
+class UpstreamConnection(asyncio.BufferedProtocol):
     """One HTTP/1.1 connection to an upstream, carrying one exchange at a time."""
 
     def __init__(self, pool: Pool) -> None:
@@ -72,6 +80,12 @@ class UpstreamConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return _READ_BUFFER
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(_READ_BUFFER[:nbytes].tobytes())
 
     def data_received(self, data: bytes) -> None:
         if self._done is None or self._done.done():
@@ -259,10 +273,14 @@ class UpstreamConnection(asyncio.Protocol):
 
     def _check_activity(self) -> None:
         """One timer for the whole exchange: something must move at least every
-        `read_timeout` seconds. While we hold the upstream back for a slow client, moving
-        means that client draining (each resume counts); a client that stops reading
-        altogether is given up on like nginx's `send_timeout`."""
+        `read_timeout` seconds while we wait for the upstream. An upstream we paused
+        ourselves, because the client is slower than it, is not silent: the client side's
+        send deadline (PROXY_SEND_TIMEOUT, measured by the bytes the client takes) is what
+        gives up on a client that stops reading (issue 9)."""
         timeout = self._pool.read_timeout
+        if self._reading_paused:
+            self._watchdog = self._loop.call_later(timeout, self._check_activity)
+            return
         idle = self._loop.time() - self._last_activity
         if idle < timeout:
             self._watchdog = self._loop.call_later(timeout - idle, self._check_activity)

@@ -37,6 +37,9 @@ class FakeTransport(asyncio.Transport):
     def set_write_buffer_limits(self, high=None, low=None):
         pass
 
+    def get_write_buffer_size(self):
+        return 0
+
     def write(self, data):
         assert not self.closed, "write after close"
         self.data += data
@@ -96,6 +99,7 @@ class StubServer:
         self.tracer = None
         self.shutting_down = False
         self.logged = []
+        self.idle = {}
 
     def admit(self, conn):
         return True
