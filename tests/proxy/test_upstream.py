@@ -93,7 +93,7 @@ def relaying(read_timeout: float, *, paused: bool, wait: float):
 
     async def scenario():
         p = pool(read_timeout=read_timeout)
-        conn, transport = connection(p)
+        conn, _ = connection(p)
         await answered(conn, b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab")
         done = conn.relay(Collect())
         if paused:
