@@ -11,6 +11,7 @@ import resource
 import signal
 import sys
 import time
+from dataclasses import dataclass
 from typing import TextIO
 
 from proxy.access import AuthClient
@@ -119,18 +120,27 @@ class ServerState:
         )
 
 
-# Descriptors besides client connections: each proxied connection holds two (the client's
-# and an upstream's); idle pooled upstream connections and a reserve come on top.
+# File descriptors (issue 9). Each proxied connection holds two (the client's and an
+# upstream's); idle pooled upstream connections, the listen backlog and a reserve come on top.
+# The backlog counts because libuv accepts everything queued in one go, and a connection
+# refused with the 503 page frees its descriptor only after that.
 FDS_PER_CONNECTION = 2
 FD_RESERVE = 16
+BACKLOG = 2048
 
 
-def fit_fd_limit(settings: Settings) -> int:
-    """Raise the soft RLIMIT_NOFILE to the hard limit, and return how many connections fit.
+@dataclass(frozen=True, slots=True)
+class Capacity:
+    max_connections: int
+    backlog: int
+
+
+def fit_fd_limit(settings: Settings) -> Capacity:
+    """Raise the soft RLIMIT_NOFILE to the hard limit, and work out how many connections fit.
 
     A connection limit above what the descriptors allow turns the documented 503 into silent
-    closes (accept() fails with EMFILE, and libuv drops the connection): lower it instead,
-    and say so once.
+    closes (accept() fails with EMFILE, and libuv then drops queued connections): lower it
+    instead, and say so once.
     """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     try:
@@ -138,7 +148,7 @@ def fit_fd_limit(settings: Settings) -> int:
     except OSError:
         in_use = 32
     overhead = in_use + FD_RESERVE + 2 * settings.pool_max_idle  # two pools
-    needed = overhead + FDS_PER_CONNECTION * settings.max_connections
+    needed = overhead + BACKLOG + FDS_PER_CONNECTION * settings.max_connections
     target = hard if hard != resource.RLIM_INFINITY else max(soft, needed)
     if soft != resource.RLIM_INFINITY and soft < target:
         try:
@@ -147,30 +157,32 @@ def fit_fd_limit(settings: Settings) -> int:
         except (ValueError, OSError):
             pass
     if soft == resource.RLIM_INFINITY or soft >= needed:
-        return settings.max_connections
-    fits = max(1, (soft - overhead) // FDS_PER_CONNECTION)
+        return Capacity(settings.max_connections, BACKLOG)
+    backlog = min(BACKLOG, max(8, soft // 8))
+    fits = max(1, (soft - overhead - backlog) // FDS_PER_CONNECTION)
     log.warning(
         "PROXY_MAX_CONNECTIONS lowered from %d to %d: the file-descriptor limit "
-        "(RLIMIT_NOFILE) is %d and each proxied connection needs %d; raise it (ulimit -n %d) "
-        "to allow all",
+        "(RLIMIT_NOFILE) is %d and each proxied connection needs %d; raise it to %d "
+        "(ulimit -n) to allow all",
         settings.max_connections,
         fits,
         soft,
         FDS_PER_CONNECTION,
         needed,
     )
-    return fits
+    return Capacity(min(fits, settings.max_connections), backlog)
 
 
 async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     """Run until SIGTERM/SIGINT, then shut down gracefully."""
     state = ServerState(settings)
-    state.max_connections = fit_fd_limit(settings)
+    capacity = fit_fd_limit(settings)
+    state.max_connections = capacity.max_connections
     server = await state.loop.create_server(
         lambda: ClientConnection(state),
         settings.listen.host,
         settings.listen.port,
-        backlog=2048,
+        backlog=capacity.backlog,
         reuse_address=True,
     )
     stop = asyncio.Event()
