@@ -308,17 +308,17 @@ def trickle_body(piece: int, *, times: int, every: float, **overrides) -> list[i
 
 
 def test_body_below_the_minimum_rate_is_408_though_it_never_stalls():
-    # 100 bytes/s in 1-byte pieces: no gap reaches the 0.05 s body timeout.
-    assert trickle_body(1, times=30, every=0.01, body_timeout=0.05, body_min_rate=500) == [408]
+    # 100 bytes/s in 1-byte pieces: no gap reaches the 0.1 s body timeout.
+    assert trickle_body(1, times=50, every=0.01, body_timeout=0.1, body_min_rate=500) == [408]
 
 
 def test_body_above_the_minimum_rate_is_read_whole():
-    # 10,000 bytes/s for 0.2 s: well past the body timeout, and fast enough.
-    assert trickle_body(100, times=20, every=0.01, body_timeout=0.05) == [200]
+    # 10,000 bytes/s for 0.3 s: well past the body timeout, and fast enough.
+    assert trickle_body(100, times=30, every=0.01, body_timeout=0.1) == [200]
 
 
 def test_minimum_rate_zero_keeps_only_the_stall_rule():
-    assert trickle_body(1, times=30, every=0.01, body_timeout=0.05, body_min_rate=0) == [200]
+    assert trickle_body(1, times=30, every=0.01, body_timeout=0.1, body_min_rate=0) == [200]
 
 
 def test_send_deadline_counts_bytes_taken_not_time():
