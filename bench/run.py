@@ -54,7 +54,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=int, help="seconds per measured run (10; smoke 1)")
     parser.add_argument("--warmup", type=int, help="seconds of warm-up before each (2; smoke 0)")
     parser.add_argument("--connections", type=int, help="wrk connections (64; smoke 16)")
-    parser.add_argument("--scenarios", default="1,2,3,4,5,6", help="which ones, e.g. 1,2,4")
+    parser.add_argument("--scenarios", default="1,2,3,4,5,6,7", help="which ones, e.g. 1,2,4")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, ~1 s per run (tests)")
     parser.add_argument("--out", type=Path, default=Path("bench/results"), help="output folder")
     parser.add_argument("--big-mb", type=int, help="scenario 3 file size in MB (50; smoke 4)")
