@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import enum
 import fcntl
 import logging
+import socket
 import struct
 import termios
 import time
@@ -339,7 +341,13 @@ class ClientConnection(asyncio.Protocol):
         self._cancel_timer()
         if self._serving is not None and not self._serving.aborted:
             self._serving.aborted = reason
-        self._handed_now()
+        # What the client's TCP acknowledged is what it got: the access log counts that, and
+        # a reset (linger 0) drops the rest instead of delivering it after the fact.
+        self._handed = self._taken()
+        sock = self.transport.get_extra_info("socket") if self.transport else None
+        if sock is not None and not self.closed:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         if self.transport is not None:
             self.transport.abort()
 
