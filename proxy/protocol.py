@@ -36,7 +36,7 @@ log = logging.getLogger("gatehouse.proxy")
 # anything in it (the client's kernel buffers are full) and resumes once it is empty, so a
 # stalled download holds at most one upstream read (upstream.READ_SIZE) here. The kernel's
 # socket buffers keep a fast client busy meanwhile (issue 9: ~0.46 MB per stalled download
-# with a 256 KiB high-water mark and 256 KiB reads, 78 KiB now).
+# with a 256 KiB high-water mark and 256 KiB reads, 76 KiB now).
 WRITE_HIGH_WATER = 0
 
 # How often a paused response checks whether the client took any bytes (a quarter of the

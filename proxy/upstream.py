@@ -47,10 +47,11 @@ DISCARD = _Discard()
 
 
 # The most read from an upstream at once: what a stalled download can hold in our write
-# buffer (see protocol.WRITE_HIGH_WATER). uvloop's own reads take up to 256 KiB; 128 KiB keeps
-# a stalled download under 128 KiB of proxy memory (issue 9) for about +25% proxy CPU on a
-# fast 50 MB download (whose speed the content service sets).
-READ_SIZE = 128 * 1024
+# buffer (see protocol.WRITE_HIGH_WATER). uvloop's own reads take up to 256 KiB. Measured
+# (200 stalled 20 MB downloads): 76 KiB of proxy RSS each with 64 KiB reads, 133 KiB with
+# 128 KiB, ~460 KiB before (issue 9); a fast 50 MB download costs ~20% more proxy CPU than
+# with 256 KiB reads, at the same speed (the content service sets it).
+READ_SIZE = 64 * 1024
 # One buffer for all upstream reads: each read is copied out before the loop reads again.
 _READ_BUFFER = memoryview(bytearray(READ_SIZE))
 
