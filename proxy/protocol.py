@@ -13,6 +13,7 @@ import contextlib
 import enum
 import fcntl
 import logging
+import os
 import socket
 import struct
 import termios
@@ -112,6 +113,7 @@ class ClientConnection(asyncio.Protocol):
             # Over a connection limit: refuse in HTTP rather than accept without bound.
             error = errors.ServiceUnavailable()
             headers, body = error_response(error, list(CLOSE))
+            _discard_unread(transport)
             transport.writelines((encode_response_head(error.status, headers), body))
             self._close()
             return
@@ -423,8 +425,10 @@ class ClientConnection(asyncio.Protocol):
         if self._timer_kind is not kind:
             if self._timer_kind is _Timer.IDLE:
                 self._server.idle.pop(self, None)
-            elif kind is _Timer.IDLE:
-                self._server.idle[self] = None  # newest last: the oldest is reclaimed first
+            elif kind is _Timer.IDLE and self._requests:
+                # Between requests (not a fresh connection, whose request may be on its way
+                # already): newest last, so the longest idle is reclaimed first.
+                self._server.idle[self] = None
         self._timer_kind = kind
         self._timer = self._loop.call_later(delay, self._on_timer, kind)
 
@@ -499,6 +503,19 @@ class ClientConnection(asyncio.Protocol):
             return stall
         received = self._receiving.body.received - self._body_base
         return min(stall, self._body_since + max(timeout, received / rate))
+
+
+def _discard_unread(transport: asyncio.BaseTransport) -> None:
+    """Read and drop what the client already sent: closing a socket with unread bytes sends
+    a reset, and the client may lose our answer with it (RFC 9112 §9.6). Under a flood the
+    request is often there before we accept the connection."""
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return
+    with contextlib.suppress(OSError):  # BlockingIOError: nothing (more) to read
+        for _ in range(16):
+            if not os.read(sock.fileno(), 65536):
+                break
 
 
 class _ResponseWriter:
