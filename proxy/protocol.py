@@ -43,12 +43,13 @@ WRITE_HIGH_WATER = 0
 # How often a paused response checks whether the client took any bytes (a quarter of the
 # send timeout: a client is cut after 1 to 1.25 send timeouts without progress).
 SEND_CHECKS = 4
-# A client whose kernel buffers megabytes acknowledges in batches: after a batch, its TCP
-# reopens the window only once the application has read a good part of it (Linux: about a
-# sixteenth of a receive buffer that grows to 32 MB), so `curl --limit-rate 200k` on loopback
-# showed 12-22 s without any acknowledgement while reading steadily. After a batch the client
-# gets the time to read it at SEND_BATCH_RATE on top of the send timeout, at most
-# SEND_BATCH_CAP more send timeouts (a client that stops reading is cut within 5 of them).
+# A client whose kernel buffers megabytes acknowledges in bursts: its TCP reopens a full
+# receive window only once the application has read a good part of it (the buffer grows to
+# 32 MB on Linux), so `curl --limit-rate` on loopback went 12-22 s (200 KB/s) and over 30 s
+# (32 KB/s) without acknowledging anything while reading steadily. So the deadline after the
+# last progress is the send timeout plus the time to read what the client took of this
+# response at SEND_BATCH_RATE, at most SEND_BATCH_CAP more send timeouts: a client that
+# stops reading is cut within five send timeouts, one with small buffers within about one.
 SEND_BATCH_RATE = 16 * 1024
 SEND_BATCH_CAP = 4
 
@@ -99,7 +100,7 @@ class ClientConnection(asyncio.Protocol):
         # SEND timer: what the client had taken at the last progress, and when.
         self._send_mark = 0
         self._send_since = 0.0
-        self._send_grace = 0.0  # extra time to read the last batch taken
+        self._send_grace = 0.0  # extra time to read what it took (see SEND_BATCH_RATE)
 
     # asyncio callbacks ---------------------------------------------------------------------
 
@@ -469,11 +470,11 @@ class ClientConnection(asyncio.Protocol):
             self._on_parse_error(errors.RequestTimeout(f"The {what} did not arrive in time."))
 
     def _send_progress(self, now: float, *, fresh: bool = False) -> None:
-        """Note what the client took since the last look (see SEND_BATCH_RATE)."""
+        """Note whether the client took anything since the last look."""
         taken = self._taken()
-        if taken > self._send_mark:
-            batch_time = (taken - self._send_mark) / SEND_BATCH_RATE
-            self._send_grace = min(batch_time, SEND_BATCH_CAP * self._settings.send_timeout)
+        if taken > self._send_mark and self._serving is not None:
+            reading = max(0, taken - self._serving.body_at) / SEND_BATCH_RATE
+            self._send_grace = min(reading, SEND_BATCH_CAP * self._settings.send_timeout)
         if taken > self._send_mark or fresh:
             self._send_mark, self._send_since = taken, now
 
