@@ -101,6 +101,7 @@ class ClientConnection(asyncio.Protocol):
         self._send_mark = 0
         self._send_since = 0.0
         self._send_grace = 0.0  # extra time to read what it took (see SEND_BATCH_RATE)
+        self._send_fresh = False
 
     # asyncio callbacks ---------------------------------------------------------------------
 
@@ -414,11 +415,12 @@ class ClientConnection(asyncio.Protocol):
                 self._arm(_Timer.IDLE, self._settings.keepalive_timeout)
         elif self._write_paused:
             if kind is not _Timer.SEND:
-                # Our buffer was empty since the last look: the client took what was in it.
-                self._send_progress(self._loop.time(), fresh=True)
+                self._send_fresh = True  # the first check takes the measure
                 self._arm(_Timer.SEND, self._settings.send_timeout / SEND_CHECKS)
-        else:
+        elif kind is not _Timer.SEND:
             self._cancel_timer()  # the upstream's watchdog covers waiting for it
+        # else: a running SEND timer stays (a fast client pauses us many times a second: no
+        # timer churn); its next check sees that our buffer emptied, and stops.
 
     def _arm(self, kind: _Timer, delay: float) -> None:
         if self._timer is not None:
@@ -449,6 +451,9 @@ class ClientConnection(asyncio.Protocol):
                 self._timer = self._loop.call_later(delay, self._on_timer, kind)
                 return
         elif kind is _Timer.SEND:
+            if not self._write_paused:
+                self._cancel_timer()  # the client took all we had: progress
+                return
             now = self._loop.time()
             self._send_progress(now)
             if now - self._send_since < self._settings.send_timeout + self._send_grace:
@@ -469,14 +474,18 @@ class ClientConnection(asyncio.Protocol):
             what = "header section" if kind is _Timer.HEAD else "request body"
             self._on_parse_error(errors.RequestTimeout(f"The {what} did not arrive in time."))
 
-    def _send_progress(self, now: float, *, fresh: bool = False) -> None:
-        """Note whether the client took anything since the last look."""
+    def _send_progress(self, now: float) -> None:
+        """Note whether the client took anything since the last look (a resume of writing
+        in between means it did: our buffer emptied)."""
         taken = self._taken()
-        if taken > self._send_mark and self._serving is not None:
+        if self._send_fresh:
+            self._send_fresh = False
+        elif taken <= self._send_mark:
+            return
+        elif self._serving is not None:
             reading = max(0, taken - self._serving.body_at) / SEND_BATCH_RATE
             self._send_grace = min(reading, SEND_BATCH_CAP * self._settings.send_timeout)
-        if taken > self._send_mark or fresh:
-            self._send_mark, self._send_since = taken, now
+        self._send_mark, self._send_since = taken, now
 
     def _taken(self) -> int:
         """Bytes the client has taken: those that left our buffer, less those still in the
