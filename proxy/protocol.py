@@ -330,7 +330,7 @@ class ClientConnection(asyncio.Protocol):
         """Bytes that have left our write buffer (as of now while the connection is open,
         else as of the last look)."""
         transport = self.transport
-        if transport is not None and not self.closed:
+        if transport is not None and not self.closed and not transport.is_closing():
             self._handed = self._written - transport.get_write_buffer_size()
         return self._handed
 
@@ -348,8 +348,9 @@ class ClientConnection(asyncio.Protocol):
         # What the client's TCP acknowledged is what it got: the access log counts that, and
         # a reset (linger 0) drops the rest instead of delivering it after the fact.
         self._handed = self._taken()
-        sock = self.transport.get_extra_info("socket") if self.transport else None
-        if sock is not None and not self.closed:
+        transport = self.transport
+        sock = transport.get_extra_info("socket") if transport and not self.closed else None
+        if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         if self.transport is not None:
@@ -494,8 +495,11 @@ class ClientConnection(asyncio.Protocol):
         client reading steadily at a modest rate can leave our buffer unchanged for longer
         than the send timeout."""
         taken = self._handed_now()
-        sock = self.transport.get_extra_info("socket") if self.transport else None
-        if sock is not None and not self.closed:
+        transport = self.transport
+        if transport is None or self.closed or transport.is_closing():
+            return taken
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
             try:
                 queued = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
                 taken -= struct.unpack("i", queued)[0]
