@@ -129,3 +129,29 @@ def test_replace():
 
 def test_address_str():
     assert str(Address("127.0.0.1", 8001)) == "127.0.0.1:8001"
+
+
+def test_slow_client_settings():
+    s = Settings()
+    assert (s.send_timeout, s.body_min_rate, s.max_connections_per_ip) == (30.0, 500.0, 0)
+    s = Settings.from_env(
+        {
+            "PROXY_SEND_TIMEOUT": "0.5",
+            "PROXY_BODY_MIN_RATE": "0",
+            "PROXY_MAX_CONNECTIONS_PER_IP": "20",
+        }
+    )
+    assert (s.send_timeout, s.body_min_rate, s.max_connections_per_ip) == (0.5, 0.0, 20)
+
+
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("PROXY_SEND_TIMEOUT", "0"),
+        ("PROXY_BODY_MIN_RATE", "-1"),
+        ("PROXY_MAX_CONNECTIONS_PER_IP", "-1"),
+    ],
+)
+def test_slow_client_settings_refuse_bad_values(name, value):
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})
