@@ -1,4 +1,5 @@
-"""The six scenarios of issue 4, each measuring our system and its yardstick in the same run.
+"""The six scenarios of issue 4 and issue 9's stalled downloads, each measuring our system
+and its yardstick in the same run.
 
 A scenario returns a plain dict (it goes to JSON as it is): for each side ("ours" and
 "theirs") the wrk figures, the CPU share of every process involved (to see which one
@@ -12,7 +13,9 @@ import contextlib
 import http.client
 import os
 import resource
+import select
 import signal
+import socket
 import ssl
 import threading
 import time
@@ -520,16 +523,11 @@ def tls_login(port: int, services: Services) -> str:
     finally:
         conn.close()
     cookie = (resp.getheader("Set-Cookie") or "").split(";", 1)[0]
-    if cookie.startswith("session="):
-        raise BenchError(PREDATES_HOST_COOKIE)
     if resp.status != 303 or not cookie.startswith("__Host-session="):
         raise BenchError(
             f"POST /login over TLS: expected 303 with __Host-session, got {resp.status}"
         )
     return cookie
-
-
-PREDATES_HOST_COOKIE = "the auth service predates __Host-session under TLS (issue 10's auth side)"
 
 
 def https_image(ctx: Context) -> dict[str, object]:
@@ -698,6 +696,112 @@ def replica_kill(ctx: Context) -> dict[str, object]:
     return result_dict
 
 
+STALLED_MAX = 1000  # scenario 10: at most this many stalled downloads (fewer with --hold)
+
+
+def stalled_downloads(ctx: Context) -> dict[str, object]:
+    """Clients that request the big file and then read nothing (issue 9): the memory each
+    holds in the proxy, and in the content service behind it.
+
+    The content service is shared by both sides and keeps what its allocator grew to, so its
+    figure is taken on our side only (measured first).
+    """
+    path = "/" + BIG_FILE
+    count = min(ctx.hold_count, STALLED_MAX)
+    with proxies(ctx, "s10") as pair:
+        sides = [
+            _stall(ctx, pair.ours, _port(pair.ours), path, count),
+            _stall(ctx, pair.nginx, pair.nginx_main_port, path, count),
+        ]
+    ours, theirs = sides
+    ours.update(label="gatehouse", value=ours["proxy_kib_each"])
+    theirs.update(label="nginx", value=theirs["proxy_kib_each"])
+    notes = [
+        f"{count} clients each request the {_size(ctx, BIG_FILE) / 1e6:.0f} MB file and read "
+        "nothing; RSS growth per stalled download once it settles (target: proxy <= 128 KiB)",
+        f"gatehouse: proxy {ours['proxy_kib_each']} KiB, content service "
+        f"{ours['content_kib_each']} KiB per stalled download",
+        f"nginx: {theirs['proxy_kib_each']} KiB per stalled download (it buffers the rest "
+        "of the response to a temporary file)",
+    ]
+    return {
+        "id": 10,
+        "title": f"{count} stalled downloads, RSS per download",
+        "short": "stalled downloads (KiB each)",
+        "unit": "KiB each",
+        "ours": ours,
+        "theirs": theirs,
+        "ratio": None,  # lower is better here: kept out of the throughput chart
+        "target_ratio": None,
+        "errors": int(ours["errors"]) + int(theirs["errors"]),  # type: ignore[call-overload]
+        "notes": notes,
+    }
+
+
+def _stall(ctx: Context, proxy: Proc, port: int, path: str, count: int) -> dict[str, object]:
+    request = f"GET {path} HTTP/1.1\r\nHost: bench\r\nCookie: {ctx.cookie}\r\n\r\n".encode()
+    watched = {"proxy": proxy.pids(), "content": ctx.content.pids()}
+    before = {name: rss_mb(pids) for name, pids in watched.items()}
+    socks: list[socket.socket] = []
+    errors = 0
+    try:
+        for _ in range(count):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+            socks.append(sock)
+            sock.sendall(request)
+        _all_answering(socks)
+        after = _settled_rss(watched)
+        for sock in socks:
+            try:
+                if not sock.recv(12, socket.MSG_PEEK).startswith(b"HTTP/1.1 200"):
+                    errors += 1
+            except OSError:
+                errors += 1
+    finally:
+        for sock in socks:
+            sock.close()
+    time.sleep(1)  # let both notice the clients are gone before the next side
+
+    def each(name: str) -> float:
+        return round((after[name] - before[name]) * 1024 / count, 1)
+
+    return {
+        "stalled": count,
+        "rss_before_mb": {k: round(v, 1) for k, v in before.items()},
+        "rss_stalled_mb": {k: round(v, 1) for k, v in after.items()},
+        "proxy_kib_each": each("proxy"),
+        "content_kib_each": each("content"),
+        "p50_ms": 0.0,
+        "p99_ms": 0.0,
+        "errors": errors,
+    }
+
+
+def _all_answering(socks: list[socket.socket], limit: float = 60.0) -> None:
+    """Wait until every client has the start of its response waiting to be read."""
+    waiting = list(socks)
+    deadline = time.monotonic() + limit
+    while waiting and time.monotonic() < deadline:
+        ready, _, _ = select.select(waiting[:512], [], [], 1.0)
+        waiting = [sock for sock in waiting if sock not in ready]
+
+
+def _settled_rss(watched: Mapping[str, list[int]], limit: float = 60.0) -> dict[str, float]:
+    """RSS once it stops growing (within 1% over three samples 1 s apart), at most `limit` s."""
+    deadline = time.monotonic() + limit
+    samples = [{name: rss_mb(pids) for name, pids in watched.items()}]
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        samples.append({name: rss_mb(pids) for name, pids in watched.items()})
+        recent = samples[-3:]
+        if len(recent) == 3 and all(
+            max(x[k] for x in recent) - min(x[k] for x in recent) <= 0.01 * recent[0][k]
+            for k in recent[0]
+        ):
+            break
+    return samples[-1]
+
+
 SCENARIOS: dict[int, Callable[[Context], dict[str, object]]] = {
     1: public_page,
     2: protected_image,
@@ -708,4 +812,5 @@ SCENARIOS: dict[int, Callable[[Context], dict[str, object]]] = {
     7: https_image,
     8: workers,
     9: replica_kill,
+    10: stalled_downloads,
 }

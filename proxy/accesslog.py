@@ -27,6 +27,9 @@ class Record:
     ms: float
     user: str
     cache: str
+    # Why the response did not complete (client, timeout, upstream, shutdown), or "": a line
+    # must never pass for a complete transfer when it was not one (issue 9).
+    aborted: str = ""
 
 
 def timestamp(now: float) -> str:
@@ -39,7 +42,7 @@ def format_text(r: Record) -> str:
     return (
         f"{timestamp(r.time)} {r.client} worker={r.worker} conn={r.conn} req={r.req} "
         f'id={r.request_id} "{request}" {r.status} {r.bytes} {r.ms:.1f}ms user={r.user} '
-        f"cache={r.cache}\n"
+        f"cache={r.cache}{f' aborted={r.aborted}' if r.aborted else ''}\n"
     )
 
 
@@ -59,6 +62,7 @@ def format_json(r: Record) -> str:
         "ms": round(r.ms, 1),
         "user": r.user,
         "cache": r.cache,
+        "aborted": r.aborted or None,
     }
     return json.dumps(fields, separators=(",", ":")) + "\n"
 

@@ -83,6 +83,11 @@ class Settings:
     health_interval: float = 2.0  # 0: no active health checks
     access_log_format: str = "text"
 
+    # Slow and greedy clients (issue 9).
+    send_timeout: float = 30.0  # longest time a client may take none of a response's bytes
+    body_min_rate: float = 500.0  # bytes/s a request body must average after body_timeout
+    max_connections_per_ip: int = 0  # 0: no per-address cap
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         """Build settings from environment variables; raise ConfigError naming the bad one."""
@@ -133,6 +138,11 @@ class Settings:
             fail_timeout=read("UPSTREAM_FAIL_TIMEOUT", float, d.fail_timeout),
             health_interval=read("UPSTREAM_HEALTH_INTERVAL", float, d.health_interval, minimum=0),
             access_log_format=read("PROXY_ACCESS_LOG_FORMAT", _log_format, "text"),
+            send_timeout=read("PROXY_SEND_TIMEOUT", float, d.send_timeout),
+            body_min_rate=read("PROXY_BODY_MIN_RATE", float, d.body_min_rate, minimum=0),
+            max_connections_per_ip=read(
+                "PROXY_MAX_CONNECTIONS_PER_IP", int, d.max_connections_per_ip, minimum=0
+            ),
         )
 
     @property

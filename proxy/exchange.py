@@ -80,7 +80,12 @@ class Exchange:
     error: errors.ProxyError | None = None  # set when the request never parsed
     started: float = 0.0
     status: int = 0
+    # Body bytes: those written, then (once served) those that left our write buffer.
     bytes_sent: int = 0
+    body_at: int = 0  # where the response body begins in the bytes written on the connection
+    # Why the response ended before it was complete: "client" (gone), "timeout" (took
+    # nothing for the send timeout), "upstream" (cut or timed out), "shutdown" (grace over).
+    aborted: str = ""
     response_started: bool = False
     close_after: bool = False
     user: bytes = b"-"

@@ -9,8 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import enum
+import fcntl
 import logging
+import os
+import socket
+import struct
+import termios
 import time
 from typing import TYPE_CHECKING
 
@@ -29,13 +35,32 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gatehouse.proxy")
 
-WRITE_HIGH_WATER = 256 * 1024
+# Our write buffer toward the client: reading the upstream pauses as soon as a write leaves
+# anything in it (the client's kernel buffers are full) and resumes once it is empty, so a
+# stalled download holds at most one upstream read (upstream.READ_SIZE) here. The kernel's
+# socket buffers keep a fast client busy meanwhile (issue 9: ~0.46 MB per stalled download
+# with a 256 KiB high-water mark and 256 KiB reads, 76 KiB now).
+WRITE_HIGH_WATER = 0
+
+# How often a paused response checks whether the client took any bytes (a quarter of the
+# send timeout: a client is cut after 1 to 1.25 send timeouts without progress).
+SEND_CHECKS = 4
+# A client whose kernel buffers megabytes acknowledges in bursts: its TCP reopens a full
+# receive window only once the application has read a good part of it (the buffer grows to
+# 32 MB on Linux), so `curl --limit-rate` on loopback went 12-22 s (200 KB/s) and over 30 s
+# (32 KB/s) without acknowledging anything while reading steadily. So the deadline after the
+# last progress is the send timeout plus the time to read what the client took of this
+# response at SEND_BATCH_RATE, at most SEND_BATCH_CAP more send timeouts: a client that
+# stops reading is cut within five send timeouts, one with small buffers within about one.
+SEND_BATCH_RATE = 16 * 1024
+SEND_BATCH_CAP = 4
 
 
 class _Timer(enum.Enum):
     IDLE = "idle"  # between requests: the keep-alive timeout
     HEAD = "head"  # a request head has begun: the header deadline (not reset by trickling)
-    BODY = "body"  # a request body is arriving: the longest allowed stall
+    BODY = "body"  # a request body is arriving: the longest stall, and the minimum rate
+    SEND = "send"  # our write buffer is full: the client must take bytes (nginx send_timeout)
 
 
 # Why reading from the client is paused (plain strings: cheap to hash in the hot path).
@@ -65,20 +90,36 @@ class ClientConnection(asyncio.Protocol):
         self._write_paused = False
         self._relay_source: UpstreamConnection | None = None
         self.closed = False
+        self._serving: Exchange | None = None  # whose response is being written
+        # Bytes given to the transport, and how many of those have left our write buffer for
+        # the kernel as of the last look (the send deadline and the access log count these).
+        self._written = 0
+        self._handed = 0
+        self._flushed: asyncio.Future[None] | None = None
+        # BODY timer: when the current stretch of body began, how much had arrived by then,
+        # and when the last bytes came.
+        self._body_since = self._body_last = 0.0
+        self._body_base = 0
+        # SEND timer: what the client had taken at the last progress, and when.
+        self._send_mark = 0
+        self._send_since = 0.0
+        self._send_grace = 0.0  # extra time to read what it took (see SEND_BATCH_RATE)
+        self._send_fresh = False
 
     # asyncio callbacks ---------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
-        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER, low=0)
         self.tls = transport.get_extra_info("sslcontext") is not None
         peer = transport.get_extra_info("peername")
         if peer:
             self.peer_ip = peer[0].encode()
         if not self._server.admit(self):
-            # Over the connection limit: refuse in HTTP rather than accept without bound.
+            # Over a connection limit: refuse in HTTP rather than accept without bound.
             error = errors.ServiceUnavailable()
             headers, body = error_response(error, list(CLOSE))
+            _discard_unread(transport)
             transport.writelines((encode_response_head(error.status, headers), body))
             self._close()
             return
@@ -86,6 +127,8 @@ class ClientConnection(asyncio.Protocol):
         self._update_timer()
 
     def data_received(self, data: bytes) -> None:
+        if self._timer_kind is _Timer.BODY:
+            self._body_last = self._loop.time()
         for event in self._parser.feed(data):
             if isinstance(event, Body):
                 assert self._receiving is not None and self._receiving.body is not None
@@ -106,6 +149,8 @@ class ClientConnection(asyncio.Protocol):
         self.closed = True
         self._cancel_timer()
         self._server.connection_closed(self)
+        if self._serving is not None and not self._serving.aborted:
+            self._serving.aborted = "client"  # unless we cut it ourselves (see _abort)
         if self._relay_source is not None:
             # The client left mid-response: the upstream connection is in an unknown state.
             self._relay_source.abort()
@@ -116,11 +161,17 @@ class ClientConnection(asyncio.Protocol):
         self._write_paused = True
         if self._relay_source is not None:
             self._relay_source.pause_reading()
+        self._update_timer()
 
     def resume_writing(self) -> None:
+        # Low water is 0: our buffer is empty, everything written is with the kernel.
         self._write_paused = False
+        self._handed = self._written
+        if self._flushed is not None and not self._flushed.done():
+            self._flushed.set_result(None)
         if self._relay_source is not None:
             self._relay_source.resume_reading()
+        self._update_timer()
 
     # parser events -------------------------------------------------------------------------
 
@@ -169,25 +220,53 @@ class ClientConnection(asyncio.Protocol):
                 self._update_timer()
 
     async def _serve_one(self, ex: Exchange) -> None:
+        self._serving = ex
         try:
-            if ex.error is not None:
-                raise ex.error
-            await self._server.forwarder.forward(ex, self)
-        except errors.ProxyError as error:
-            self._fail(ex, error)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.exception("conn=%d req=%d: unexpected error", self.id, ex.number)
-            self._fail(ex, errors.BadGateway(f"Internal error: {type(exc).__name__}."))
-        self._server.log_exchange(self, ex)
+            try:
+                if ex.error is not None:
+                    raise ex.error
+                await self._server.forwarder.forward(ex, self)
+            except errors.ProxyError as error:
+                self._fail(ex, error)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("conn=%d req=%d: unexpected error", self.id, ex.number)
+                self._fail(ex, errors.BadGateway(f"Internal error: {type(exc).__name__}."))
+            await self._flush()
+        finally:
+            # Every request gets its line, also when it was cut short (the task is cancelled
+            # when the client leaves): what reached the kernel, and why it ended early.
+            self._serving = None
+            if not ex.response_started and ex.aborted:
+                ex.status = 499  # nginx's "client closed request": nothing was sent
+            handed_body = self._handed_now() - ex.body_at
+            ex.bytes_sent = max(0, min(ex.bytes_sent, handed_body))
+            self._server.log_exchange(self, ex)
+
+    async def _flush(self) -> None:
+        """Wait until our write buffer is empty: the response is complete only once all of
+        it is with the kernel (the send deadline runs meanwhile)."""
+        transport = self.transport
+        if transport is None or self.closed or not transport.get_write_buffer_size():
+            return
+        self._flushed = self._loop.create_future()  # resume_writing: the buffer is empty
+        try:
+            await self._flushed
+        finally:
+            self._flushed = None
 
     def _fail(self, ex: Exchange, error: errors.ProxyError) -> None:
         """Answer with an error page, or abort if a response head already went out (a
         second status would be read as the start of the next response)."""
         if ex.response_started:
             ex.close_after = True
-            self._abort()
+            if isinstance(error, errors.UpstreamError):
+                self._abort("upstream")
+            elif isinstance(error, errors.RequestTimeout):
+                self._abort("timeout")
+            else:
+                self._abort("client")
             return
         head_only = ex.head is not None and ex.head.method == b"HEAD"
         connection = self._connection_headers(ex, force_close=error.close or ex.body_unread)
@@ -197,6 +276,7 @@ class ClientConnection(asyncio.Protocol):
         if ex.request_id:
             headers.append((REQUEST_ID, ex.request_id))
         head = self._encode_head(ex, error.status, headers)
+        ex.body_at = self._written + len(head)
         if head_only:
             self._write(head)
         else:
@@ -216,7 +296,9 @@ class ClientConnection(asyncio.Protocol):
             headers.append((REQUEST_ID, ex.request_id))
         ex.status = status
         ex.response_started = True
-        return _ResponseWriter(self, ex, chunked, self._encode_head(ex, status, headers))
+        head = self._encode_head(ex, status, headers)
+        ex.body_at = self._written + len(head)  # the writer sends the head first
+        return _ResponseWriter(self, ex, chunked, head)
 
     def _encode_head(self, ex: Exchange, status: int, headers: Headers) -> bytes:
         head = encode_response_head(status, headers)
@@ -242,8 +324,24 @@ class ClientConnection(asyncio.Protocol):
     # transport, timers, flow control -------------------------------------------------------
 
     def _write(self, data: bytes) -> None:
-        if self.transport is not None and not self.closed:
-            self.transport.write(data)
+        self._write_parts((data,))
+
+    def _write_parts(self, parts: list[bytes] | tuple[bytes, ...]) -> None:
+        transport = self.transport
+        if transport is not None and not self.closed:
+            # Look at what left our buffer before adding more: after the client is gone the
+            # transport no longer knows, and the access log must not count what never left.
+            self._handed = self._written - transport.get_write_buffer_size()
+            self._written += sum(map(len, parts))
+            transport.writelines(parts)
+
+    def _handed_now(self) -> int:
+        """Bytes that have left our write buffer (as of now while the connection is open,
+        else as of the last look)."""
+        transport = self.transport
+        if transport is not None and not self.closed and not transport.is_closing():
+            self._handed = self._written - transport.get_write_buffer_size()
+        return self._handed
 
     def _close(self) -> None:
         self._cancel_timer()
@@ -251,10 +349,30 @@ class ClientConnection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
-    def _abort(self) -> None:
+    def _abort(self, reason: str) -> None:
+        """Cut the connection; the response being written, if any, is marked `reason`."""
         self._cancel_timer()
+        if self._serving is not None and not self._serving.aborted:
+            self._serving.aborted = reason
+        # What the client's TCP acknowledged is what it got: the access log counts that, and
+        # a reset (linger 0) drops the rest instead of delivering it after the fact.
+        self._handed = self._taken()
+        transport = self.transport
+        sock = transport.get_extra_info("socket") if transport and not self.closed else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         if self.transport is not None:
             self.transport.abort()
+
+    def abort(self, reason: str) -> None:
+        """For shutdown once the grace period is over."""
+        self._abort(reason)
+
+    def close_idle(self) -> None:
+        """Close a keep-alive connection waiting for its next request (a full connection
+        table reclaims these first, like nginx's ngx_drain_connections)."""
+        self._close()
 
     def close_if_idle(self) -> None:
         """For shutdown: close now unless a request is being served or arriving."""
@@ -281,40 +399,146 @@ class ClientConnection(asyncio.Protocol):
             self.transport.resume_reading()
         self._update_timer()
 
+    # The one client timer (issue 9 added BODY's minimum rate and SEND). Each kind is a
+    # deadline armed once when the state begins; when it fires, _on_timer works out from the
+    # progress made whether the deadline really passed, and re-arms if not. No per-read
+    # re-arming: reads only note the time.
+
     def _update_timer(self) -> None:
         """The one client timer, chosen from the connection's state."""
+        kind = self._timer_kind
         if self.closed or _PAUSE_STOPPED in self._paused:
             self._cancel_timer()
         elif self._parser.in_head:
-            if self._timer_kind is not _Timer.HEAD:  # a deadline, not an inactivity timer
+            if kind is not _Timer.HEAD:  # a deadline, not an inactivity timer
                 self._arm(_Timer.HEAD, self._settings.header_timeout)
         elif self._parser.in_body and not self._paused:
-            self._arm(_Timer.BODY, self._settings.body_timeout)  # re-armed by every read
+            if kind is not _Timer.BODY:
+                # A new stretch of body: time spent paused by our own flow control (the
+                # upstream is slow to take it) is not held against the client.
+                self._body_since = self._body_last = self._loop.time()
+                assert self._receiving is not None and self._receiving.body is not None
+                self._body_base = self._receiving.body.received
+                self._arm(_Timer.BODY, self._settings.body_timeout)
         elif self._task is None:
-            if self._timer_kind is not _Timer.IDLE:
+            if kind is not _Timer.IDLE:
                 self._arm(_Timer.IDLE, self._settings.keepalive_timeout)
-        else:
-            self._cancel_timer()
+        elif self._write_paused:
+            if kind is not _Timer.SEND:
+                self._send_fresh = True  # the first check takes the measure
+                self._arm(_Timer.SEND, self._settings.send_timeout / SEND_CHECKS)
+        elif kind is not _Timer.SEND:
+            self._cancel_timer()  # the upstream's watchdog covers waiting for it
+        # else: a running SEND timer stays (a fast client pauses us many times a second: no
+        # timer churn); its next check sees that our buffer emptied, and stops.
 
     def _arm(self, kind: _Timer, delay: float) -> None:
-        self._cancel_timer()
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._timer_kind is not kind:
+            if self._timer_kind is _Timer.IDLE:
+                self._server.idle.pop(self, None)
+            elif kind is _Timer.IDLE and self._requests:
+                # Between requests (not a fresh connection, whose request may be on its way
+                # already): newest last, so the longest idle is reclaimed first.
+                self._server.idle[self] = None
         self._timer_kind = kind
         self._timer = self._loop.call_later(delay, self._on_timer, kind)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
+        if self._timer_kind is _Timer.IDLE:
+            self._server.idle.pop(self, None)
         self._timer = None
         self._timer_kind = None
 
     def _on_timer(self, kind: _Timer) -> None:
         self._timer = None
-        self._timer_kind = None
+        if kind is _Timer.BODY:
+            delay = self._body_deadline() - self._loop.time()
+            if delay > 0:
+                self._timer = self._loop.call_later(delay, self._on_timer, kind)
+                return
+        elif kind is _Timer.SEND:
+            if not self._write_paused:
+                self._cancel_timer()  # the client took all we had: progress
+                return
+            now = self._loop.time()
+            self._send_progress(now)
+            if now - self._send_since < self._settings.send_timeout + self._send_grace:
+                delay = self._settings.send_timeout / SEND_CHECKS
+                self._timer = self._loop.call_later(delay, self._on_timer, kind)
+                return
+        self._cancel_timer()
         if kind is _Timer.IDLE:
             self._close()
+        elif kind is _Timer.SEND:
+            log.info(
+                "conn=%d: client took nothing for %ss; closing",
+                self.id,
+                self._settings.send_timeout,
+            )
+            self._abort("timeout")
         else:
             what = "header section" if kind is _Timer.HEAD else "request body"
             self._on_parse_error(errors.RequestTimeout(f"The {what} did not arrive in time."))
+
+    def _send_progress(self, now: float) -> None:
+        """Note whether the client took anything since the last look (a resume of writing
+        in between means it did: our buffer emptied)."""
+        taken = self._taken()
+        if self._send_fresh:
+            self._send_fresh = False
+        elif taken <= self._send_mark:
+            return
+        elif self._serving is not None:
+            reading = max(0, taken - self._serving.body_at) / SEND_BATCH_RATE
+            self._send_grace = min(reading, SEND_BATCH_CAP * self._settings.send_timeout)
+        self._send_mark, self._send_since = taken, now
+
+    def _taken(self) -> int:
+        """Bytes the client has taken: those that left our buffer, less those still in the
+        kernel's send queue (SIOCOUTQ). Our buffer alone is not enough: the kernel wakes a
+        writer only when a good part of its send buffer (up to 4 MB) is free again, so a
+        client reading steadily at a modest rate can leave our buffer unchanged for longer
+        than the send timeout."""
+        taken = self._handed_now()
+        transport = self.transport
+        if transport is None or self.closed or transport.is_closing():
+            return taken
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                queued = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+                taken -= struct.unpack("i", queued)[0]
+            except (OSError, ValueError):
+                pass
+        return taken
+
+    def _body_deadline(self) -> float:
+        """The longest stall (body_timeout since the last bytes), and Apache mod_reqtimeout's
+        MinRate: from body_timeout on, the body must have averaged body_min_rate bytes/s, or
+        one byte a second would hold the connection for ever (Traefik CVE-2024-28869)."""
+        timeout, rate = self._settings.body_timeout, self._settings.body_min_rate
+        stall = self._body_last + timeout
+        if rate <= 0 or self._receiving is None or self._receiving.body is None:
+            return stall
+        received = self._receiving.body.received - self._body_base
+        return min(stall, self._body_since + max(timeout, received / rate))
+
+
+def _discard_unread(transport: asyncio.BaseTransport) -> None:
+    """Read and drop what the client already sent: closing a socket with unread bytes sends
+    a reset, and the client may lose our answer with it (RFC 9112 §9.6). Under a flood the
+    request is often there before we accept the connection."""
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return
+    with contextlib.suppress(OSError):  # BlockingIOError: nothing (more) to read
+        for _ in range(16):
+            if not os.read(sock.fileno(), 65536):
+                break
 
 
 class _ResponseWriter:
@@ -343,6 +567,5 @@ class _ResponseWriter:
 
     def flush(self) -> None:
         parts, self._parts = self._parts, []
-        transport = self._conn.transport
-        if parts and transport is not None and not self._conn.closed:
-            transport.writelines(parts)
+        if parts:
+            self._conn._write_parts(parts)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import logging
 import os
+import resource
 import signal
 import socket
 import sys
@@ -86,6 +88,10 @@ class ServerState:
             self.upstreams, self.auth, self.cache, RequestIds(), settings.internal_token
         )
         self.connections: set[ClientConnection] = set()
+        # Keep-alive connections waiting for their next request, longest idle first.
+        self.idle: dict[ClientConnection, None] = {}
+        self._per_ip: collections.Counter[bytes] = collections.Counter()
+        self.max_connections = settings.max_connections  # lowered by fit_fd_limit()
         self.shutting_down = False
         self._ids = itertools.count(1)
         self._access_log = access_log if settings.access_log else None
@@ -116,18 +122,47 @@ class ServerState:
         """What /readyz names as down: each upstream without a replica in rotation."""
         return [f"{u.value}: no healthy replica" for u, r in self.upstreams.items() if r.down]
 
+    # admission (issue 9) -------------------------------------------------------------------
+
     def admit(self, conn: ClientConnection) -> bool:
-        return not self.shutting_down and len(self.connections) < self.settings.max_connections
+        """Whether a new connection may be served (it gets a 503 page if not).
+
+        A full table first closes the longest-idle keep-alive connection, as nginx does
+        (ngx_drain_connections): otherwise one client holding idle connections locks
+        everyone else out. An idle connection may be closed at any time (RFC 9112 §9.6).
+        """
+        if self.shutting_down:
+            return False
+        per_ip = self.settings.max_connections_per_ip
+        if per_ip and self._per_ip[conn.peer_ip] >= per_ip:
+            return False
+        if len(self.connections) >= self.max_connections:
+            if not self.idle:
+                return False
+            oldest = next(iter(self.idle))
+            self._forget(oldest)  # its slot is free now; the close completes in the loop
+            oldest.close_idle()
+        return True
 
     def connection_opened(self, conn: ClientConnection) -> int:
         self.connections.add(conn)
         self.traffic.opened += 1
+        self._per_ip[conn.peer_ip] += 1
         return next(self._ids)
 
     def connection_closed(self, conn: ClientConnection) -> None:
         if conn in self.connections:
-            self.connections.discard(conn)
-            self.traffic.per_connection.observe(conn.keepalive.served)
+            self._forget(conn)
+
+    def _forget(self, conn: ClientConnection) -> None:
+        self.connections.discard(conn)
+        self.idle.pop(conn, None)
+        self.traffic.per_connection.observe(conn.keepalive.served)
+        left = self._per_ip[conn.peer_ip] - 1
+        if left > 0:
+            self._per_ip[conn.peer_ip] = left
+        else:
+            del self._per_ip[conn.peer_ip]
 
     def log_exchange(self, conn: ClientConnection, ex: Exchange) -> None:
         """Count the request for the metrics, and write its access-log line."""
@@ -157,8 +192,62 @@ class ServerState:
             ms=seconds * 1000,
             user=ex.user.decode("latin-1"),
             cache=ex.cache,
+            aborted=ex.aborted,
         )
         self._access_log.write(self._format(record))
+
+
+# File descriptors (issue 9). Each proxied connection holds two (the client's and an
+# upstream's); idle pooled upstream connections, the listen backlog and a reserve come on top.
+# The backlog counts because libuv accepts everything queued in one go, and a connection
+# refused with the 503 page frees its descriptor only after that.
+FDS_PER_CONNECTION = 2
+FD_RESERVE = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Capacity:
+    max_connections: int
+    backlog: int
+
+
+def fit_fd_limit(settings: Settings) -> Capacity:
+    """Raise the soft RLIMIT_NOFILE to the hard limit, and work out how many connections fit.
+
+    A connection limit above what the descriptors allow turns the documented 503 into silent
+    closes (accept() fails with EMFILE, and libuv then drops queued connections): lower it
+    instead, and say so once.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        in_use = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        in_use = 32
+    pools = len(settings.auth_replicas) + len(settings.content_replicas)  # one per replica
+    overhead = in_use + FD_RESERVE + pools * settings.pool_max_idle
+    needed = overhead + BACKLOG + FDS_PER_CONNECTION * settings.max_connections
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, needed)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return Capacity(settings.max_connections, BACKLOG)
+    backlog = min(BACKLOG, max(8, soft // 8))
+    fits = max(1, (soft - overhead - backlog) // FDS_PER_CONNECTION)
+    log.warning(
+        "PROXY_MAX_CONNECTIONS lowered from %d to %d: the file-descriptor limit "
+        "(RLIMIT_NOFILE) is %d and each proxied connection needs %d; raise it to %d "
+        "(ulimit -n) to allow all",
+        settings.max_connections,
+        fits,
+        soft,
+        FDS_PER_CONNECTION,
+        needed,
+    )
+    return Capacity(min(fits, settings.max_connections), backlog)
 
 
 class ListenError(Exception):
@@ -230,11 +319,13 @@ async def serve(
     except ConfigError as exc:
         raise SystemExit(f"proxy: {exc}") from None
     state = ServerState(settings, worker=worker)
+    capacity = fit_fd_limit(settings)
+    state.max_connections = capacity.max_connections
     await state.start()
     server = await state.loop.create_server(
         lambda: ClientConnection(state),
         sock=socks.public,
-        backlog=BACKLOG,
+        backlog=capacity.backlog,
         ssl=ssl_context,
         # A client that never finishes its handshake holds a socket outside the connection
         # count (the Protocol only sees handshaken connections): give it the header deadline.
@@ -290,5 +381,9 @@ async def shutdown(state: ServerState, server: asyncio.Server) -> None:
             conn.close_if_idle()
         await asyncio.sleep(0.05)
     for conn in list(state.connections):
-        if conn.transport is not None:
-            conn.transport.abort()
+        conn.abort("shutdown")
+    for _ in range(20):  # let the cut requests write their access-log lines
+        await asyncio.sleep(0.01)
+        if not state.connections:
+            await asyncio.sleep(0)
+            break

@@ -12,7 +12,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -38,7 +38,14 @@ def wait_for_port(port: int, proc: subprocess.Popen | None = None, timeout: floa
 class Service:
     """A real service started as `python -m <module>` in its own process group."""
 
-    def __init__(self, module: str, port: int, env: Mapping[str, str], log: Path) -> None:
+    def __init__(
+        self,
+        module: str,
+        port: int,
+        env: Mapping[str, str],
+        log: Path,
+        preexec_fn: Callable[[], object] | None = None,
+    ) -> None:
         self.module, self.port, self.log = module, port, log
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
         if module == "proxy":
@@ -53,6 +60,7 @@ class Service:
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=preexec_fn,  # e.g. lower a resource limit for the child only
         )
         try:
             wait_for_port(port, self.proc)

@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from bench.processes import missing_tools
-from bench.scenarios import PREDATES_HOST_COOKIE, SCENARIOS
+from bench.scenarios import SCENARIOS
 from tests.support import REPO
 
 pytestmark = pytest.mark.slow
@@ -40,24 +40,21 @@ def test_smoke_run_measures_every_scenario_without_errors(tmp_path):
     )
     report = f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
     data = json.loads((out / "latest.json").read_text())
-    # Until the auth service sets __Host-session under TLS, the HTTPS scenario cannot log in.
-    waiting = [s for s in data["scenarios"] if s.get("failed") == PREDATES_HOST_COOKIE]
-    assert done.returncode == (1 if waiting else 0), report
+    assert done.returncode == 0, report
 
     assert (out / "latest.png").read_bytes().startswith(b"\x89PNG"), report
     assert [s["id"] for s in data["scenarios"]] == sorted(SCENARIOS), report
-    assert data["errors"] == len(waiting), report
+    assert data["errors"] == 0, report
     for scenario in data["scenarios"]:
-        if scenario in waiting:
-            continue
         assert "failed" not in scenario, scenario
         assert scenario["errors"] == 0, scenario
         for side in (scenario["ours"], scenario["theirs"]):
+            if scenario["id"] == 10:  # stalled downloads: memory, no load
+                assert side["stalled"] > 0, scenario
+                continue
             assert side["wrk"]["requests"] > 0, scenario
             assert side["value"] > 0, scenario
     held = next(s for s in data["scenarios"] if s["id"] == 5)
     for side in (held["ours"], held["theirs"]):
         hold = side["hold"]
         assert hold["opened"] == hold["target"] == hold["still_answering"], side
-    if waiting:
-        pytest.xfail(PREDATES_HOST_COOKIE)

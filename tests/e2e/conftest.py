@@ -7,7 +7,7 @@ import http.client
 import shutil
 import ssl
 import urllib.parse
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +80,7 @@ def start_stack(
     content_env: Mapping[str, str] | None = None,
     content_root: Path | None = None,
     content_port: int | None = None,
+    proxy_preexec: Callable[[], object] | None = None,
 ) -> Stack:
     """Start the three services; extra settings per service override the defaults.
 
@@ -128,6 +129,7 @@ def start_stack(
         proxy_port,
         {**common, "PROXY_HOST": "127.0.0.1", "PROXY_PORT": str(proxy_port), **(proxy_env or {})},
         tmp / "proxy.log",
+        preexec_fn=proxy_preexec,
     )
     return Stack(proxy=proxy, auth=auth, content=content, content_root=content_root)
 

@@ -239,23 +239,6 @@ def test_expect_continue_too_large_is_413(edge):
 # Connection limit and shutdown --------------------------------------------------------------
 
 
-def test_connections_over_the_limit_get_503(tmp_path):
-    with running_stack(tmp_path, proxy_env={"PROXY_MAX_CONNECTIONS": "3"}) as stack:
-        held = [RawClient(stack.port) for _ in range(3)]
-        for client in held:
-            assert client.request("GET", "/static/style.css")[0].status == 200
-        with RawClient(stack.port) as extra:
-            resp, _ = extra.response()
-            assert resp.status == 503 and resp.getheader("Retry-After")
-            assert extra.is_closed()
-        held.pop().close()
-        time.sleep(0.2)
-        with RawClient(stack.port) as client:
-            assert client.request("GET", "/static/style.css")[0].status == 200
-        for client in held:
-            client.close()
-
-
 def test_sigterm_lets_a_large_download_finish(tmp_path):
     root = tmp_path / "site"
     shutil.copytree(SHIPPED_SITE, root)

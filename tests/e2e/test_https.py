@@ -57,8 +57,6 @@ def https_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 def login_with_host_cookie(stack: Stack) -> str:
     cookie = stack.login()
-    if cookie.startswith("session="):
-        pytest.xfail("this auth service predates __Host-session under TLS (issue 10's auth side)")
     return cookie
 
 
@@ -151,8 +149,6 @@ def test_login_sets_the_secure_host_prefixed_cookie(https_stack):
     conn.close()
     assert resp.status == 303
     set_cookie = resp.getheader("Set-Cookie")
-    if set_cookie.startswith("session="):
-        pytest.xfail("this auth service predates __Host-session under TLS (issue 10's auth side)")
     attributes = [a.strip().lower() for a in set_cookie.split(";")[1:]]
     assert set_cookie.startswith("__Host-session=")
     assert "secure" in attributes and "path=/" in attributes and "httponly" in attributes
@@ -206,6 +202,4 @@ def test_https_scenario(https_stack):
     result = subprocess.run(
         ["bash", "scenarios/07-https.sh"], cwd=REPO, env=env, capture_output=True, text=True
     )
-    if "predates __Host-session" in result.stderr:
-        pytest.xfail("this auth service predates __Host-session under TLS (issue 10's auth side)")
     assert result.returncode == 0, result.stdout + result.stderr

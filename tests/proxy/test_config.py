@@ -261,3 +261,29 @@ def test_workers_auto_is_one_per_cpu():
 def test_bad_replica_settings_name_the_variable(name, value):
     with pytest.raises(ConfigError, match=name):
         Settings.from_env({name: value})
+
+
+def test_slow_client_settings():
+    s = Settings()
+    assert (s.send_timeout, s.body_min_rate, s.max_connections_per_ip) == (30.0, 500.0, 0)
+    s = Settings.from_env(
+        {
+            "PROXY_SEND_TIMEOUT": "0.5",
+            "PROXY_BODY_MIN_RATE": "0",
+            "PROXY_MAX_CONNECTIONS_PER_IP": "20",
+        }
+    )
+    assert (s.send_timeout, s.body_min_rate, s.max_connections_per_ip) == (0.5, 0.0, 20)
+
+
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("PROXY_SEND_TIMEOUT", "0"),
+        ("PROXY_BODY_MIN_RATE", "-1"),
+        ("PROXY_MAX_CONNECTIONS_PER_IP", "-1"),
+    ],
+)
+def test_slow_client_settings_refuse_bad_values(name, value):
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})

@@ -37,6 +37,11 @@ class FakeTransport(asyncio.Transport):
     def set_write_buffer_limits(self, high=None, low=None):
         pass
 
+    buffered = 0  # what the proxy's write buffer holds, as the test says
+
+    def get_write_buffer_size(self):
+        return self.buffered
+
     def write(self, data):
         assert not self.closed, "write after close"
         self.data += data
@@ -73,6 +78,11 @@ class StubForwarder:
             size += len(chunk)
         if ex.head.path == b"/slow":
             await asyncio.sleep(0.05)
+        if ex.head.path == b"/hang":  # a response whose upstream is held back for ever
+            client.begin_response(
+                ex, 200, [(b"Content-Length", b"100")], chunked=False, close=False
+            ).flush()
+            await asyncio.get_running_loop().create_future()
         if ex.head.path == b"/fail-midway":
             sink = client.begin_response(
                 ex, 200, [(b"Content-Length", b"10")], chunked=False, close=False
@@ -96,6 +106,7 @@ class StubServer:
         self.tracer = None
         self.shutting_down = False
         self.logged = []
+        self.idle = {}
 
     def admit(self, conn):
         return True
@@ -107,7 +118,7 @@ class StubServer:
         pass
 
     def log_exchange(self, conn, ex):
-        self.logged.append(ex.status)
+        self.logged.append((ex.status, ex.aborted))
 
 
 def run(
@@ -273,6 +284,64 @@ def test_fuzzed_input_gets_well_formed_answers_or_a_close(data, cuts):
     assert all(100 <= s <= 599 for s in statuses)
     if any(s >= 400 for s in statuses):
         assert statuses[-1] >= 400 and transport.closed
+
+
+def trickle_body(piece: int, *, times: int, every: float, **overrides) -> list[int]:
+    """POST a body in `times` pieces of `piece` bytes, `every` seconds apart; the statuses."""
+    size = piece * times
+    head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % size
+
+    async def scenario():
+        conn = ClientConnection(StubServer(Settings().replace(**overrides)))
+        transport = FakeTransport(conn)
+        conn.connection_made(transport)
+        conn.data_received(head)
+        for _ in range(times):
+            if transport.closed:
+                break
+            conn.data_received(b"a" * piece)
+            await asyncio.sleep(every)
+        await asyncio.sleep(0.02)
+        return transport
+
+    return parse_responses(bytes(asyncio.run(scenario()).data))
+
+
+def test_body_below_the_minimum_rate_is_408_though_it_never_stalls():
+    # 100 bytes/s in 1-byte pieces: no gap reaches the 0.1 s body timeout.
+    assert trickle_body(1, times=50, every=0.01, body_timeout=0.1, body_min_rate=500) == [408]
+
+
+def test_body_above_the_minimum_rate_is_read_whole():
+    # 10,000 bytes/s for 0.3 s: well past the body timeout, and fast enough.
+    assert trickle_body(100, times=30, every=0.01, body_timeout=0.1) == [200]
+
+
+def test_minimum_rate_zero_keeps_only_the_stall_rule():
+    assert trickle_body(1, times=30, every=0.01, body_timeout=0.1, body_min_rate=0) == [200]
+
+
+def test_send_deadline_counts_bytes_taken_not_time():
+    """A client that keeps taking bytes, however slowly, keeps its response; one that takes
+    nothing for the send timeout is cut, and its log line says so."""
+
+    async def scenario():
+        server = StubServer(Settings().replace(send_timeout=0.05))
+        conn = ClientConnection(server)
+        transport = FakeTransport(conn)
+        conn.connection_made(transport)
+        conn.data_received(request("/hang"))
+        await asyncio.sleep(0)
+        transport.buffered = 1000
+        conn.pause_writing()  # the kernel took no more: our buffer holds 1000 bytes
+        for _ in range(30):  # 0.3 s, six send timeouts, taking 10 bytes every 0.01 s
+            await asyncio.sleep(0.01)
+            transport.buffered -= 10
+        still_open = not transport.aborted
+        await asyncio.sleep(0.15)  # now it takes nothing
+        return still_open, transport.aborted, server.logged
+
+    assert asyncio.run(scenario()) == (True, True, [(200, "timeout")])
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -88,20 +88,35 @@ def test_a_connection_paused_for_a_slow_client_reads_again_once_pooled():
     assert asyncio.run(scenario()) == (200, b"abcd", True, 1)
 
 
-def test_a_client_that_stops_reading_is_given_up_on():
+def relaying(read_timeout: float, *, paused: bool, wait: float):
+    """Relay a response whose body stops after 2 of 4 bytes; is it cut within `wait`?"""
+
     async def scenario():
-        p = pool(read_timeout=0.05)
-        conn, transport = connection(p)
+        p = pool(read_timeout=read_timeout)
+        conn, _ = connection(p)
         await answered(conn, b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab")
         done = conn.relay(Collect())
-        conn.pause_reading()  # and the client never drains
+        if paused:
+            conn.pause_reading()
         try:
-            await asyncio.wait_for(done, 1)
+            await asyncio.wait_for(asyncio.shield(done), wait)
         except errors.GatewayTimeout:
-            return transport.closed
-        return "no timeout"
+            return "504"
+        except TimeoutError:
+            conn.abort()
+            return "still relaying"
+        return "done"
 
-    assert asyncio.run(scenario()) is True
+    return asyncio.run(scenario())
+
+
+def test_a_silent_upstream_is_cut_after_the_read_timeout():
+    assert relaying(0.05, paused=False, wait=1) == "504"
+
+
+def test_an_upstream_we_paused_for_a_slow_client_is_not_silent():
+    # The client side's send deadline decides about a client that stops reading (issue 9).
+    assert relaying(0.05, paused=True, wait=0.3) == "still relaying"
 
 
 def test_bytes_arriving_on_a_pooled_connection_retire_it():
