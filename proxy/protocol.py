@@ -110,8 +110,11 @@ class ClientConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
-        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER, low=0)
         self.tls = transport.get_extra_info("sslcontext") is not None
+        # uvloop's TLS transport pauses at size >= high where its TCP one pauses at
+        # size > high: with 0 it would pause on an empty buffer and never resume.
+        high = WRITE_HIGH_WATER + 1 if self.tls else WRITE_HIGH_WATER
+        transport.set_write_buffer_limits(high=high, low=0)
         peer = transport.get_extra_info("peername")
         if peer:
             self.peer_ip = peer[0].encode()
