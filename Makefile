@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 # Debian packages the tests and the benchmark drive; installed only when missing.
 TEST_PACKAGES := docker-compose curl chromium fonts-liberation nginx wrk util-linux
 
-.PHONY: run test lint format scenarios compose-config bench clean adduser system-deps
+.PHONY: run test lint format scenarios compose-config test-compose bench clean adduser system-deps
 
 run: $(STAMP)
 	$(PY) run.py
@@ -34,7 +34,15 @@ scenarios:
 	@for s in scenarios/[0-9]*.sh; do echo "== $$s"; bash "$$s" || exit 1; done
 
 compose-config: system-deps
-	SECRET_KEY=$${SECRET_KEY:-only-for-the-config-check} docker-compose config -q
+	SECRET_KEYS=only-for-the-config-check INTERNAL_TOKEN=only-for-the-config-check \
+	POSTGRES_PASSWORD=only-for-the-config-check \
+	  docker-compose -f docker-compose.yml -f docker-compose.ha.yml config -q
+
+# docker-compose.yml for real, content scaled to 3: podman behind the Docker API via the
+# shared sandbox script (needs root; builds its stand-in base image once). See tests/compose_e2e.py.
+COMPOSE_SANDBOX ?= ../shared/compose-sandbox.sh
+test-compose: $(STAMP)
+	COMPOSE_SANDBOX=$(COMPOSE_SANDBOX) $(PY) tests/compose_e2e.py
 
 adduser: $(STAMP)
 	@test -n "$(USERID)" || { echo "usage: make adduser USERID=name" >&2; exit 2; }
@@ -60,6 +68,11 @@ system-deps:
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+# kubectl renders the Kubernetes manifests (tests/test_kubernetes.py); any kubectl will do,
+# and Debian's kubernetes-client (1.20) is the fallback when none is installed.
+	@command -v kubectl >/dev/null || { echo "installing Debian packages: kubernetes-client"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends kubernetes-client; }
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
