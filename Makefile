@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 # Debian packages the tests and the benchmark drive; installed only when missing.
 TEST_PACKAGES := docker-compose curl chromium fonts-liberation nginx wrk util-linux
 
-.PHONY: run test lint format scenarios compose-config test-compose bench clean adduser system-deps
+.PHONY: run test lint format scenarios compose-config bench clean adduser system-deps
 
 run: $(STAMP)
 	$(PY) run.py
@@ -41,6 +41,7 @@ compose-config: system-deps
 # docker-compose.yml for real, content scaled to 3: podman behind the Docker API via the
 # shared sandbox script (needs root; builds its stand-in base image once). See tests/compose_e2e.py.
 COMPOSE_SANDBOX ?= ../shared/compose-sandbox.sh
+.PHONY: test-compose
 test-compose: $(STAMP)
 	COMPOSE_SANDBOX=$(COMPOSE_SANDBOX) $(PY) tests/compose_e2e.py
 

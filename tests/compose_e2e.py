@@ -31,6 +31,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 SANDBOX = Path(os.environ.get("COMPOSE_SANDBOX") or REPO.parent / "shared" / "compose-sandbox.sh")
 HOST = "127.0.0.1"
+# Where the proxy's ports 10080 and 10081 are published: the same numbers, unless this
+# machine already uses them (then preflight() picks free ones and says so).
 PROXY_PORT = 10080
 ADMIN_PORT = 10081
 REPLICAS = 3
@@ -81,6 +83,13 @@ def compose(*args: str, stdin: str | None = None) -> str:
 def port_is_free(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex((HOST, port)) != 0
+
+
+def free_ports() -> tuple[int, int]:
+    with socket.socket() as a, socket.socket() as b:
+        a.bind((HOST, 0))
+        b.bind((HOST, 0))
+        return a.getsockname()[1], b.getsockname()[1]
 
 
 def get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
@@ -188,10 +197,10 @@ def run() -> None:
         status, body = get(ADMIN_PORT, "/readyz")
         return f"{status} {body.strip()}" if status == 200 else None
 
-    step("the proxy's /readyz on 127.0.0.1:10081", lambda: wait_for("/readyz", ready, 180))
+    step(f"the proxy's /readyz on {HOST}:{ADMIN_PORT}", lambda: wait_for("/readyz", ready, 180))
 
     def published() -> str:
-        ports = [compose("port", "proxy", str(p)).strip() for p in (PROXY_PORT, ADMIN_PORT)]
+        ports = [compose("port", "proxy", str(p)).strip() for p in (10080, 10081)]
         if ports != [f"{HOST}:{PROXY_PORT}", f"{HOST}:{ADMIN_PORT}"]:
             raise Failed(f"the proxy publishes {ports}")
         running = content_containers("Up")
@@ -220,7 +229,7 @@ def run() -> None:
         cookies.append(login())
         return f"303 with Set-Cookie {cookies[0].split('=')[0]}=..."
 
-    step("POST /login on 127.0.0.1:10080", log_in)
+    step(f"POST /login on {HOST}:{PROXY_PORT}", log_in)
     cookie = cookies[0]
 
     def page(path: str, needle: str) -> Callable[[], str]:
@@ -256,14 +265,17 @@ def run() -> None:
 
 
 def preflight() -> str | None:
-    """Why the stack cannot start here, or None."""
+    """Why the stack cannot start here, or None (after choosing the host ports)."""
     if os.geteuid() != 0:
         return "needs root: compose-sandbox.sh runs podman rootful"
     if not SANDBOX.is_file():
         return f"{SANDBOX} not found (set COMPOSE_SANDBOX)"
-    busy = [p for p in (PROXY_PORT, ADMIN_PORT) if not port_is_free(p)]
-    if busy:
-        return f"{HOST}:{busy} already in use (is `make run` or another stack running?)"
+    global PROXY_PORT, ADMIN_PORT  # chosen once, before anything starts
+    if not (port_is_free(PROXY_PORT) and port_is_free(ADMIN_PORT)):
+        PROXY_PORT, ADMIN_PORT = free_ports()
+        print(f"10080 or 10081 is taken here: publishing on {PROXY_PORT} and {ADMIN_PORT}")
+    STACK_ENV["PROXY_PUBLISH_PORT"] = str(PROXY_PORT)
+    STACK_ENV["PROXY_ADMIN_PUBLISH_PORT"] = str(ADMIN_PORT)
     return None
 
 

@@ -62,9 +62,12 @@ def compose(
     exe: str, env_file: Path, *args: str, files: tuple[Path, ...] = (COMPOSE_FILE,), **env: str
 ) -> subprocess.CompletedProcess[str]:
     """docker-compose with exactly the given variables (and none of the caller's)."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "DOCKER_"))}
-    for name in (*HA_SECRETS, "PROXY_BIND", "DEMO_PASSWORD", "SECRET_KEY"):
-        clean.pop(name, None)
+    referenced = set(re.findall(r"\$\{(\w+)", COMPOSE_FILE.read_text() + HA_FILE.read_text()))
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("COMPOSE_", "DOCKER_")) and k not in referenced
+    }
     file_args = [a for f in files for a in ("-f", str(f))]
     return subprocess.run(
         [exe, "--env-file", str(env_file), *file_args, *args],
@@ -90,20 +93,15 @@ def _interpreter(exe: str) -> str | None:
 
 def resolved(exe: str, env_file: Path, files: tuple[Path, ...], **env: str) -> dict[str, Any]:
     """The compose files as docker-compose resolves them (defaults filled in, paths absolute)."""
-    # Compose v2 prints JSON itself (v1 prints its usage instead, and exits 0).
-    result = compose(exe, env_file, "config", "--format", "json", files=files, **env)
-    if result.returncode == 0 and result.stdout.lstrip().startswith("{"):
+    python = _interpreter(exe)
+    if python is None:  # Compose v2 prints JSON itself
+        result = compose(exe, env_file, "config", "--format", "json", files=files, **env)
+        assert result.returncode == 0 and result.stdout.lstrip().startswith("{"), result.stderr
         return json.loads(result.stdout)
     # Compose v1 (Debian bookworm's 1.29) only prints YAML, but it is a Python program
     # built on PyYAML, so its own interpreter can turn that into JSON.
     result = compose(exe, env_file, "config", files=files, **env)
     assert result.returncode == 0, result.stderr
-    python = _interpreter(exe)
-    if python is None:
-        pytest.fail(
-            f"{exe} neither prints JSON (`config --format json`, Compose v2) nor is "
-            "a Python script (Compose v1): cannot read its configuration"
-        )
     converted = subprocess.run(
         [python, "-c", _TO_JSON], input=result.stdout, capture_output=True, text=True, timeout=30
     )
@@ -242,6 +240,15 @@ def test_proxy_bind_moves_only_the_public_port(compose_exe, empty_env_file):
     assert sorted(_ports(svc["services"]["proxy"])) == [
         ("0.0.0.0", 10080, 10080),
         ("127.0.0.1", 10081, 10081),  # the admin listener never leaves the machine
+    ]
+
+
+def test_the_published_port_numbers_can_move(compose_exe, empty_env_file):
+    moved = {"PROXY_PUBLISH_PORT": "20080", "PROXY_ADMIN_PUBLISH_PORT": "20081"}
+    svc = resolved(compose_exe, empty_env_file, (COMPOSE_FILE,), **moved, **SECRETS)
+    assert sorted(_ports(svc["services"]["proxy"])) == [
+        ("127.0.0.1", 20080, 10080),
+        ("127.0.0.1", 20081, 10081),
     ]
 
 
