@@ -63,11 +63,17 @@ def step(title: str, body: Callable[[], str]) -> str:
     return result
 
 
-def sandbox(*args: str, stdin: str | None = None, check: bool = True) -> str:
+def sandbox(*args: str, stdin: str | None = None, check: bool = True, timeout: float = 120) -> str:
+    # The script bounds its own docker-compose runs too (timeout 120-900 s), and `down`
+    # in main() stops whatever a timed-out step left running.
     env = {**os.environ, **STACK_ENV}
-    done = subprocess.run(
-        ["bash", str(SANDBOX), *args], env=env, input=stdin, capture_output=True, text=True
-    )
+    command = ["bash", str(SANDBOX), *args]
+    try:
+        done = subprocess.run(
+            command, env=env, input=stdin, capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired:
+        raise Failed(f"compose-sandbox.sh {' '.join(args)}: over {timeout:.0f} s") from None
     if check and done.returncode != 0:
         raise Failed(
             f"compose-sandbox.sh {' '.join(args)}: exit {done.returncode}\n"
@@ -177,7 +183,7 @@ def protected_requests(cookie: str, when: str) -> str:
 
 
 def content_containers(state: str = "") -> list[str]:
-    """Ids of the content containers (with state="Up": of the running ones)."""
+    """Names of the content containers (with state="Up": of the running ones)."""
     lines = compose("ps", "content").splitlines()
     return [
         line.split()[0]
@@ -187,10 +193,17 @@ def content_containers(state: str = "") -> list[str]:
 
 
 def run() -> None:
-    step("compose-sandbox.sh setup (once per machine)", lambda: sandbox("setup").strip())
+    # The first setup builds the stand-in base image, and the first up installs the
+    # requirements into the images: minutes, once per machine.
+    step(
+        "compose-sandbox.sh setup (once per machine)",
+        lambda: sandbox("setup", timeout=900).strip(),
+    )
     step(
         f"up --build --scale content={REPLICAS}",
-        lambda: sandbox("up", str(REPO), "--scale", f"content={REPLICAS}") and "started",
+        lambda: (
+            sandbox("up", str(REPO), "--scale", f"content={REPLICAS}", timeout=600) and "started"
+        ),
     )
 
     def ready() -> str | None:
@@ -247,8 +260,8 @@ def run() -> None:
     def stop_one_then_request() -> str:
         victim = content_containers("Up")[0]
         # What `docker stop` does: SIGTERM, then the container and its address are gone.
-        # The proxy learns that from failed connections and its health checks before the
-        # next DNS answer drops the replica: the requests right after are the test.
+        # Until its next DNS lookup drops the replica, the proxy learns that only from failed
+        # connections and its health checks: the requests right after are the test.
         stopped = subprocess.run(
             ["podman", "stop", "--time", "10", victim], capture_output=True, timeout=60
         )
@@ -296,7 +309,7 @@ def main() -> int:
         return 1
     finally:
         print("== down (containers, network and volumes)", flush=True)
-        sandbox("down", str(REPO), check=False)
+        sandbox("down", str(REPO), check=False, timeout=180)
     print(f"PASS: make test-compose in {time.monotonic() - started:.0f} s")
     return 0
 
