@@ -339,7 +339,7 @@ def test_ha_runs_two_auth_replicas_on_postgresql(ha_services):
 
 
 def test_compose_healthchecks_are_the_dockerfiles(services):
-    """Each check is written twice (podman drops HEALTHCHECK from images): the same code."""
+    """Each check is written twice (OCI-format images drop HEALTHCHECK): the same code."""
     stages = dockerfile_stages()
     for name, svc in services.items():
         test = svc["healthcheck"]["test"]
