@@ -48,7 +48,16 @@ scenarios-https:
 	bash scenarios/07-https.sh
 
 compose-config: system-deps
-	SECRET_KEY=$${SECRET_KEY:-only-for-the-config-check} docker-compose config -q
+	SECRET_KEYS=only-for-the-config-check INTERNAL_TOKEN=only-for-the-config-check \
+	POSTGRES_PASSWORD=only-for-the-config-check \
+	  docker-compose -f docker-compose.yml -f docker-compose.ha.yml config -q
+
+# docker-compose.yml for real, content scaled to 3: podman behind the Docker API via the
+# shared sandbox script (needs root; builds its stand-in base image once). See tests/compose_e2e.py.
+COMPOSE_SANDBOX ?= ../shared/compose-sandbox.sh
+.PHONY: test-compose
+test-compose: $(STAMP)
+	COMPOSE_SANDBOX=$(COMPOSE_SANDBOX) $(PY) tests/compose_e2e.py
 
 # Asks for the password twice; with PASSWORD_STDIN=1 reads one line from stdin instead
 # (`echo "$$PW" | make adduser USERID=alice PASSWORD_STDIN=1`).
@@ -88,6 +97,11 @@ system-deps:
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+# kubectl renders the Kubernetes manifests (tests/test_kubernetes.py); any kubectl will do,
+# and Debian's kubernetes-client (1.20) is the fallback when none is installed.
+	@command -v kubectl >/dev/null || { echo "installing Debian packages: kubernetes-client"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -qq --no-install-recommends kubernetes-client; }
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
