@@ -332,11 +332,12 @@ class ClientConnection(asyncio.Protocol):
     def _write_parts(self, parts: list[bytes] | tuple[bytes, ...]) -> None:
         transport = self.transport
         if transport is not None and not self.closed:
-            # Look at what left our buffer before adding more: after the client is gone the
-            # transport no longer knows, and the access log must not count what never left.
-            self._handed = self._written - transport.get_write_buffer_size()
             self._written += sum(map(len, parts))
             transport.writelines(parts)
+            # Look at what left our buffer at once (the kernel usually takes it all here):
+            # after the client is gone the transport no longer knows, and the access log
+            # must count what was handed over, no more and no less.
+            self._handed = self._written - transport.get_write_buffer_size()
 
     def _handed_now(self) -> int:
         """Bytes that have left our write buffer (as of now while the connection is open,

@@ -83,6 +83,15 @@ class StubForwarder:
                 ex, 200, [(b"Content-Length", b"100")], chunked=False, close=False
             ).flush()
             await asyncio.get_running_loop().create_future()
+        if ex.head.path == b"/then-gone":  # answered whole, then the client resets at once
+            sink = client.begin_response(
+                ex, 200, [(b"Content-Length", b"5")], chunked=False, close=False
+            )
+            sink.body(b"hello")
+            sink.end()
+            sink.flush()
+            client.transport.close()  # closing now; connection_lost comes on the next turn
+            return
         if ex.head.path == b"/fail-midway":
             sink = client.begin_response(
                 ex, 200, [(b"Content-Length", b"10")], chunked=False, close=False
@@ -106,6 +115,7 @@ class StubServer:
         self.tracer = None
         self.shutting_down = False
         self.logged = []
+        self.bytes_logged = []
         self.idle = {}
 
     def admit(self, conn):
@@ -119,6 +129,7 @@ class StubServer:
 
     def log_exchange(self, conn, ex):
         self.logged.append((ex.status, ex.aborted))
+        self.bytes_logged.append(ex.bytes_sent)
 
 
 def run(
@@ -342,6 +353,22 @@ def test_send_deadline_counts_bytes_taken_not_time():
         return still_open, transport.aborted, server.logged
 
     assert asyncio.run(scenario()) == (True, True, [(200, "timeout")])
+
+
+def test_a_response_handed_over_whole_counts_every_byte_though_the_client_left():
+    """The kernel took the whole response, then the client reset before the line was
+    written: the line still counts all the body, and it is no abort (issue 9's honest log)."""
+
+    async def scenario():
+        server = StubServer(Settings())
+        conn = ClientConnection(server)
+        transport = FakeTransport(conn)
+        conn.connection_made(transport)
+        conn.data_received(request("/then-gone"))
+        await asyncio.sleep(0.05)
+        return server.logged, server.bytes_logged
+
+    assert asyncio.run(scenario()) == ([(200, "")], [5])
 
 
 if __name__ == "__main__":  # pragma: no cover
