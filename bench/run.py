@@ -24,7 +24,6 @@ import subprocess
 import sys
 import tempfile
 import traceback
-import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -113,17 +112,7 @@ def prepare_site(tmp: Path, big_bytes: int) -> Path:
 def login(port: int, userid: str, password: str) -> str:
     """POST /login to the auth service; return the `session=...` cookie pair."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        body = urllib.parse.urlencode({"userid": userid, "passwd": password})
-        conn.request("POST", "/login", body, {"Content-Type": "application/x-www-form-urlencoded"})
-        resp = conn.getresponse()
-        resp.read()
-    finally:
-        conn.close()
-    cookie = (resp.getheader("Set-Cookie") or "").split(";", 1)[0]
-    if resp.status != 303 or not cookie.startswith("session="):
-        raise BenchError(f"POST /login: expected 303 with a session cookie, got {resp.status}")
-    return cookie
+    return scenarios.post_login(conn, userid, password, "session")
 
 
 def _version(argv: list[str]) -> str:

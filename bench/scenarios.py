@@ -512,22 +512,25 @@ def content_direct(ctx: Context) -> dict[str, object]:
     )
 
 
-def tls_login(port: int, services: Services) -> str:
-    """POST /login through our proxy over TLS; return the `__Host-session=...` pair."""
-    conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=_UNVERIFIED)
+def post_login(conn: http.client.HTTPConnection, userid: str, password: str, name: str) -> str:
+    """POST /login on `conn`; return the `NAME=...` cookie pair it sets (303 expected)."""
     try:
-        body = urllib.parse.urlencode({"userid": services.userid, "passwd": services.password})
+        body = urllib.parse.urlencode({"userid": userid, "passwd": password})
         conn.request("POST", "/login", body, {"Content-Type": "application/x-www-form-urlencoded"})
         resp = conn.getresponse()
         resp.read()
     finally:
         conn.close()
     cookie = (resp.getheader("Set-Cookie") or "").split(";", 1)[0]
-    if resp.status != 303 or not cookie.startswith("__Host-session="):
-        raise BenchError(
-            f"POST /login over TLS: expected 303 with __Host-session, got {resp.status}"
-        )
+    if resp.status != 303 or not cookie.startswith(f"{name}="):
+        raise BenchError(f"POST /login: expected 303 with a {name} cookie, got {resp.status}")
     return cookie
+
+
+def tls_login(port: int, services: Services) -> str:
+    """POST /login through our proxy over TLS; return the `__Host-session=...` pair."""
+    conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=_UNVERIFIED)
+    return post_login(conn, services.userid, services.password, "__Host-session")
 
 
 def https_image(ctx: Context) -> dict[str, object]:
