@@ -111,27 +111,36 @@ def _emit(hop: str, head: bytes | None = None) -> None:
 
 
 def upstream_request(upstream: str, head: bytes) -> None:
-    _emit(f"proxy -> {upstream}", head)
+    if _current.get() is not None:
+        _emit(f"proxy -> {upstream}", head)
 
 
 def upstream_response(upstream: str, response: ResponseHead) -> None:
-    _emit(f"{upstream} -> proxy", encode_response_head(response.status, response.headers))
+    # Checked first: outside trace mode these run on every request and must cost nothing.
+    if _current.get() is not None:
+        _emit(f"{upstream} -> proxy", encode_response_head(response.status, response.headers))
 
 
 def verify_request(head: bytes) -> None:
-    _emit("proxy -> auth /verify", head)
+    if _current.get() is not None:
+        _emit("proxy -> auth /verify", head)
 
 
 def verify_response(response: ResponseHead) -> None:
-    _emit("auth -> proxy /verify", encode_response_head(response.status, response.headers))
+    if _current.get() is not None:
+        _emit("auth -> proxy /verify", encode_response_head(response.status, response.headers))
 
 
 def verify_cached(user: bytes) -> None:
-    _emit(f"proxy -> auth /verify: not asked, answered from the verdict cache ({user.decode()})")
+    if _current.get() is not None:
+        _emit(
+            f"proxy -> auth /verify: not asked, answered from the verdict cache ({user.decode()})"
+        )
 
 
 def response_cache_hit() -> None:
-    _emit("proxy: answered from the response cache")
+    if _current.get() is not None:
+        _emit("proxy: answered from the response cache")
 
 
 class _ClientHeads:
