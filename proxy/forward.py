@@ -251,13 +251,8 @@ def response_framing(head: RequestHead, response: ResponseHead) -> tuple[bool, b
 
 
 def client_headers(response: ResponseHead, route: routing.Route, chunked: bool) -> Headers:
-    """The response headers as the client sees them: without hop-by-hop fields and without
-    what passes only between the proxy and the services (`X-Auth-*`, the internal token)."""
-    headers = [
-        pair
-        for pair in response_fields(response.headers, response.connection)
-        if not pair[0].startswith(b"x-auth-") and pair[0] != b"x-gatehouse-token"
-    ]
+    """The response headers as the client sees them (see `response_fields`)."""
+    headers = response_fields(response.headers, response.connection)
     if get(headers, b"date") is None:
         headers.append((b"Date", http_date()))  # RFC 9110 §6.6.1: an intermediary adds it
     if chunked:

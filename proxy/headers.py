@@ -35,8 +35,11 @@ _PROTECTED = frozenset({b"host", b"cookie", b"content-length"})
 # What never goes upstream from a request: the above, plus what the proxy answers or sets
 # itself (`Expect` is answered by the proxy; `Host` and `X-Request-ID` are set exactly once).
 _REQUEST_DROP = HOP_BY_HOP | IDENTITY_NAMES | {b"expect", b"host", b"x-request-id"}
-# The proxy sets a response's X-Request-ID itself, whatever the upstream echoed.
-_RESPONSE_DROP = HOP_BY_HOP | {b"x-request-id"}
+# The proxy sets a response's X-Request-ID itself, whatever the upstream echoed; what passes
+# only between the proxy and the services (`X-Auth-*`, the internal token) never reaches a
+# client.
+_RESPONSE_DROP = HOP_BY_HOP | {b"x-request-id", b"x-gatehouse-token"}
+_RESPONSE_DROP_PREFIXES = (b"proxy-", b"x-auth-")
 _REQUEST_DROP_PREFIXES = (b"proxy-", *IDENTITY_PREFIXES)
 
 
@@ -69,12 +72,15 @@ def request_fields(headers: Headers, connection: frozenset[bytes]) -> Headers:
 
 
 def response_fields(headers: Headers, connection: frozenset[bytes]) -> Headers:
-    """A response's fields as the client may see them: without hop-by-hop fields."""
+    """A response's fields as the client may see them: without hop-by-hop fields and
+    without what the services tell only the proxy."""
     listed = connection - _PROTECTED
     return [
         (name, value)
         for name, value in headers
-        if name not in _RESPONSE_DROP and not name.startswith(b"proxy-") and name not in listed
+        if name not in _RESPONSE_DROP
+        and not name.startswith(_RESPONSE_DROP_PREFIXES)
+        and name not in listed
     ]
 
 
