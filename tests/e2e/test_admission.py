@@ -86,6 +86,11 @@ def test_connection_limit_fits_the_descriptor_limit(tmp_path):
     and says so, and every connection over it gets the 503 page."""
     env = {"UPSTREAM_POOL_MAX_IDLE": "2", "PROXY_HEADER_TIMEOUT": "60"}
     with running_stack(tmp_path, proxy_env=env, proxy_preexec=few_descriptors) as stack:
+        # The port is bound (and accepts) before the proxy has set itself up: wait for the line.
+        deadline = time.monotonic() + 10
+        while "PROXY_MAX_CONNECTIONS lowered" not in stack.proxy_log():
+            assert time.monotonic() < deadline, stack.proxy_log()
+            time.sleep(0.05)
         assert "PROXY_MAX_CONNECTIONS lowered from 10000" in stack.proxy_log()
         clients = [busy(stack.port) for _ in range(60)]
         answered, held = [], []
