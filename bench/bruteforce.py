@@ -37,6 +37,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python bench/bruteforce.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from auth_service.config import DEFAULT_ARGON2_MEMORY_KIB
 from bench.processes import REPO, MemoryWatch, Proc, Services, free_port, pick_cores
 from content_service.config import SHIPPED_SITE
 
@@ -209,7 +210,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "settings": {
             "guesses": args.guesses,
             "concurrency": args.concurrency,
-            "argon2_memory_kib": args.argon2_memory_kib or 65536,
+            "argon2_memory_kib": args.argon2_memory_kib or DEFAULT_ARGON2_MEMORY_KIB,
             "login_max_retries": int(os.environ.get("LOGIN_MAX_RETRIES", "5")),
         },
         "attacker": {
