@@ -25,6 +25,13 @@ class HealthChecker:
         self._sets = sets
         self._interval = interval
         self._task: asyncio.Task[None] | None = None
+        self.rounds = 0  # completed rounds of checks
+
+    @property
+    def settled(self) -> bool:
+        """Whether the replicas' health is known: checks are off, or one round is done. Until
+        then every replica counts as healthy, so /readyz must not say ready on that alone."""
+        return self._interval <= 0 or self.rounds > 0
 
     def start(self) -> None:
         if self._interval > 0:
@@ -44,6 +51,7 @@ class HealthChecker:
         results = await asyncio.gather(*(check(r, self._interval) for _, r in checks))
         for (replicas, replica), passed in zip(checks, results, strict=True):
             replicas.health_checked(replica, passed)
+        self.rounds += 1
 
 
 async def check(replica: Replica, timeout: float) -> bool:

@@ -120,6 +120,8 @@ class ServerState:
 
     def not_ready(self) -> list[str]:
         """What /readyz names as down: each upstream without a replica in rotation."""
+        if not self.health.settled:
+            return ["upstreams: first health checks still running"]
         return [f"{u.value}: no healthy replica" for u, r in self.upstreams.items() if r.down]
 
     # admission (issue 9) -------------------------------------------------------------------

@@ -208,11 +208,12 @@ def test_all_replicas_down_is_502_at_once_and_not_ready(tmp_path):
     env = {"UPSTREAM_HEALTH_INTERVAL": "0.3", "UPSTREAM_CONNECT_TIMEOUT": "60"}
     try:
         with scripted_proxy(tmp_path, ports, **env) as proxy:
+            # 503 at once (no round of checks done yet), then naming what is down.
             admin.wait_until(
-                lambda: admin.get(proxy.admin_port, "/readyz")[0] == 503, "/readyz to say 503"
+                lambda: "content: no healthy replica" in admin.get(proxy.admin_port, "/readyz")[1],
+                "/readyz to name the content service",
             )
-            _, body = admin.get(proxy.admin_port, "/readyz")
-            assert "content: no healthy replica" in body
+            assert admin.get(proxy.admin_port, "/readyz")[0] == 503
             with RawClient(proxy.port, timeout=10) as client:  # far below the connect timeout
                 resp, page = client.request("GET", "/static/style.css")
             assert resp.status == 502 and b"No replica of the content service" in page

@@ -244,3 +244,14 @@ def test_a_failed_lookup_keeps_the_last_answer():
         return [r.label for r in replicas.replicas]
 
     assert asyncio.run(scenario()) == ["10.0.0.1:8001"]
+
+
+def test_readiness_waits_for_the_first_round_of_health_checks():
+    # Until one round is done every replica counts as healthy, which says nothing yet.
+    from proxy.health import HealthChecker
+
+    checker = HealthChecker([], interval=2)
+    assert not checker.settled
+    asyncio.run(checker.check_all())
+    assert checker.settled
+    assert HealthChecker([], interval=0).settled  # checks off: nothing to wait for
