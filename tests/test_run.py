@@ -379,7 +379,10 @@ def test_replicas(tmp_path):
             with socket.create_connection(("127.0.0.1", int(port)), timeout=5):
                 pass
         port = int(run.env["PROXY_PORT"])
-        assert get(port, "/secret.html", login(port)) == 200
+        try:
+            assert get(port, "/secret.html", login(port)) == 200
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n--- run.py output:\n{run.output}") from None
     finally:
         assert run.stop(signal.SIGTERM) == 0, run.output
     assert run.started_processes() == []
