@@ -335,18 +335,42 @@ def both_sides(
         if watch_memory:
             memory = MemoryWatch(proc.pids())
             memory.start()  # before the first big transfer (the precheck), on a fresh process
-        checked = precheck(target, cookie, size)
-        side = load(
-            ctx,
-            target,
-            connections=connections or ctx.connections,
-            cookie=cookie,
-            cpu_of={name: proc, **backends},
-            memory=memory,
+        sides.append(
+            checked_load(
+                ctx,
+                target,
+                size,
+                cookie=cookie,
+                cpu_of={name: proc, **backends},
+                connections=connections,
+                memory=memory,
+            )
         )
-        side["precheck"] = checked
-        sides.append(side)
     return sides
+
+
+def checked_load(
+    ctx: Context,
+    target: str,
+    size: int,
+    *,
+    cookie: str | None,
+    cpu_of: Mapping[str, Proc],
+    connections: int | None = None,
+    memory: MemoryWatch | None = None,
+) -> dict[str, object]:
+    """`precheck`, then `load`: one side of a scenario, with what its first answer was."""
+    checked = precheck(target, cookie, size)
+    side = load(
+        ctx,
+        target,
+        connections=connections or ctx.connections,
+        cookie=cookie,
+        cpu_of=cpu_of,
+        memory=memory,
+    )
+    side["precheck"] = checked
+    return side
 
 
 def public_page(ctx: Context) -> dict[str, object]:
@@ -497,10 +521,7 @@ def content_direct(ctx: Context) -> dict[str, object]:
         sides = []
         for name, proc in (("content", ctx.content), ("staticfiles", baseline)):
             target = url(_port(proc), path)
-            checked = precheck(target, None, size)
-            side = load(ctx, target, connections=ctx.connections, cookie=None, cpu_of={name: proc})
-            side["precheck"] = checked
-            sides.append(side)
+            sides.append(checked_load(ctx, target, size, cookie=None, cpu_of={name: proc}))
     return scenario(
         6,
         f"content service alone, {path}",
@@ -589,16 +610,8 @@ def workers(ctx: Context) -> dict[str, object]:
             ctx.services.proxy(name, free_port(), _port(static), extra, pinned=False)
         ) as proxy:
             target = url(_port(proxy), path)
-            checked = precheck(target, None, size)
-            side = load(
-                ctx,
-                target,
-                connections=ctx.connections,
-                cookie=None,
-                cpu_of={"proxy": proxy, "static-nginx": static},
-            )
-            side["precheck"] = checked
-            sides.append(side)
+            cpu_of = {"proxy": proxy, "static-nginx": static}
+            sides.append(checked_load(ctx, target, size, cookie=None, cpu_of=cpu_of))
     return scenario(
         8,
         f"PROXY_WORKERS=1 vs 2, static nginx upstream, {path} (unpinned)",
