@@ -78,7 +78,10 @@ class Forwarder:
         ex.request_id = self._request_ids.take(head.headers)
         route = routing.route(head.method, head.path)
         ex.route = route.label
-        cookie = session_cookie(head.cookie, cookie_name(client.tls))
+        # Only where a verdict is asked for or dropped: public files need no cookie parsing.
+        cookie = None
+        if route.per_session or route.logout:
+            cookie = session_cookie(head.cookie, cookie_name(client.tls))
         session = await self._check_access(route, cookie, client, ex.request_id)
         if session is not None:
             ex.user = session.user
@@ -151,12 +154,8 @@ class Forwarder:
     async def _check_access(
         self, route: routing.Route, cookie: bytes | None, client: Client, request_id: bytes
     ) -> Session | None:
-        """The session, if any; raise Forbidden where one is needed and missing.
-
-        Public routes still look the session up when they behave differently for a logged-in
-        user (the home page), so that they can show the secret page.
-        """
-        if route.public and not route.home:
+        """The session, if any; raise Forbidden where one is needed and missing."""
+        if not route.per_session:
             return None
         verdict = await self._auth.verdict(
             cookie, peer_ip=client.peer_ip, tls=client.tls, request_id=request_id
@@ -257,7 +256,7 @@ def client_headers(response: ResponseHead, route: routing.Route, chunked: bool) 
         headers.append((b"Date", http_date()))  # RFC 9110 §6.6.1: an intermediary adds it
     if chunked:
         headers.append((b"Transfer-Encoding", b"chunked"))
-    if not route.public or route.home:
+    if route.per_session:
         # What a session shows must not be reused by a cache after logout or for another
         # user: private to the browser, and revalidated on every use (RFC 9111 §5.2.2). The
         # proxy decides this, whatever the upstream said.

@@ -21,6 +21,13 @@ class Route:
     logout: bool = False
 
     @property
+    def per_session(self) -> bool:
+        """Whether the answer depends on the session: protected routes, and the home page,
+        which is the secret page for a logged-in user. The access check looks the session
+        up for these, and their responses are private to the browser."""
+        return not self.public or self.home
+
+    @property
     def label(self) -> str:
         """For metrics: auth, home, public or protected."""
         if self.upstream is Upstream.AUTH:
