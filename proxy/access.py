@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from proxy import errors, trace
-from proxy.headers import Headers, encode_request_head, get
+from proxy.http1.headers import Headers, encode_request_head, get
 from proxy.replicas import ReplicaSet, exchange
 from proxy.request_id import HEADER as REQUEST_ID
 from proxy.tally import Counts

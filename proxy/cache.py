@@ -23,8 +23,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from proxy.headers import Headers, get
 from proxy.http1 import Framing, RequestHead, ResponseHead
+from proxy.http1.headers import Headers, get
 from proxy.upstream import Sink
 
 # Request fields that make a stored response unusable as-is (RFC 9111 §4, §3.5).

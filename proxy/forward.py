@@ -26,7 +26,8 @@ from proxy.cache import (
     request_key,
 )
 from proxy.exchange import Exchange
-from proxy.headers import (
+from proxy.http1 import Framing, RequestHead, ResponseHead
+from proxy.http1.headers import (
     Headers,
     encode_request_head,
     get,
@@ -34,7 +35,6 @@ from proxy.headers import (
     request_fields,
     response_fields,
 )
-from proxy.http1 import Framing, RequestHead, ResponseHead
 from proxy.replicas import ReplicaSet, exchange
 from proxy.request_id import HEADER as REQUEST_ID
 from proxy.request_id import RequestIds

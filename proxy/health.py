@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 
 from proxy import errors
-from proxy.headers import encode_request_head
+from proxy.http1.headers import encode_request_head
 from proxy.replicas import Replica, ReplicaSet
 from proxy.upstream import DISCARD, exchange
 

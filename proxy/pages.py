@@ -15,7 +15,7 @@ from http import HTTPStatus
 from string import Template
 
 from proxy import errors
-from proxy.headers import Headers, http_date
+from proxy.http1.headers import Headers, http_date
 
 # content_service/site/static/logo.svg, decorative here: the name follows it in the link.
 _LOGO = (

@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING
 
 from proxy import errors
 from proxy.exchange import Exchange, RequestBody
-from proxy.headers import Headers, encode_response_head
 from proxy.http1 import END, Body, RequestHead, RequestParser
-from proxy.keepalive import CLOSE, KeepAlive
+from proxy.http1.headers import Headers, encode_response_head
+from proxy.http1.keepalive import CLOSE, KeepAlive
 from proxy.pages import error_response
 from proxy.request_id import HEADER as REQUEST_ID
 from proxy.tls import HSTS

@@ -12,9 +12,9 @@ import re
 import socket
 
 from proxy import errors
-from proxy.headers import Headers, encode_response_head, http_date
 from proxy.http1 import Limits, RequestHead, RequestParser
-from proxy.keepalive import CLOSE
+from proxy.http1.headers import Headers, encode_response_head, http_date
+from proxy.http1.keepalive import CLOSE
 from proxy.pages import error_response
 
 # A Host the redirect may name: a DNS name or IPv4 address, or a bracketed IPv6 literal, with

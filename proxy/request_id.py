@@ -12,7 +12,7 @@ import itertools
 import re
 import secrets
 
-from proxy.headers import Headers
+from proxy.http1.headers import Headers
 
 HEADER = b"X-Request-ID"
 _WELL_FORMED = re.compile(rb"[A-Za-z0-9._-]{1,64}")

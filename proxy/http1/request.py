@@ -14,10 +14,15 @@ import enum
 import httptools
 
 from proxy import errors
-from proxy.headers import connection_options
 from proxy.http1.events import END, Body, Framing, Limits, RequestEvent, RequestHead
+from proxy.http1.headers import connection_options
 
 _HOST_FORBIDDEN = frozenset(b" \t/\\@?#")
+_VERSIONS = {"1.1": b"1.1", "1.0": b"1.0"}
+# The fields _build_head reads; every other field passes through untouched.
+_FRAMING_FIELDS = frozenset(
+    {b"host", b"cookie", b"connection", b"transfer-encoding", b"content-length", b"expect"}
+)
 
 
 class _State(enum.Enum):
@@ -183,9 +188,9 @@ class RequestParser:
     def _build_head(self) -> RequestHead:
         parser = self._parser
         method = parser.get_method()
-        version = parser.get_http_version().encode()
-        if version not in (b"1.0", b"1.1"):
-            if version.startswith(b"0."):
+        version = _VERSIONS.get(parser.get_http_version())
+        if version is None:
+            if parser.get_http_version().startswith("0."):
                 raise errors.BadRequest("HTTP/0.9 requests are not supported.")
             raise errors.VersionNotSupported()
         if method == b"CONNECT":
@@ -205,6 +210,8 @@ class RequestParser:
         connection: list[bytes] = []
         cookies: list[bytes] = []
         for name, value in self._headers:
+            if name not in _FRAMING_FIELDS:  # one set lookup for the common field
+                continue
             if name == b"host":
                 hosts.append(value)
             elif name == b"cookie":
@@ -215,14 +222,14 @@ class RequestParser:
                 transfer_encoding = value if transfer_encoding is None else b"duplicate"
             elif name == b"content-length":
                 content_length = int(value)  # llhttp has checked: digits only, one value
-            elif name == b"expect":
+            else:
                 expect = value
 
         # RFC 9112 §3.2: a 1.1 request has exactly one Host; more than one is an error.
-        if len(hosts) > 1 or (version == b"1.1" and not hosts):
+        if len(hosts) != 1 and (hosts or version == b"1.1"):
             raise errors.BadRequest("A request needs exactly one Host header.")
         host = hosts[0].strip(b" \t") if hosts else b""  # RFC 9110 §5.5: OWS is not value
-        if _HOST_FORBIDDEN.intersection(host):
+        if not _HOST_FORBIDDEN.isdisjoint(host):
             raise errors.BadRequest("Invalid Host header.")
         if version == b"1.1" and not host:
             # RFC 9112 §3.2: the http scheme always has an authority, so an empty Host

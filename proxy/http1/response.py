@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 import httptools
 
 from proxy import errors
-from proxy.headers import connection_options
 from proxy.http1.events import END, Body, Framing, ResponseEvent, ResponseHead
+from proxy.http1.headers import connection_options
 
 
 class _Stop(Exception):

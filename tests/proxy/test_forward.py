@@ -15,8 +15,8 @@ from proxy.forward import (
     rewrite_target,
     upstream_headers,
 )
-from proxy.headers import encode_request_head
 from proxy.http1 import Framing, RequestHead, ResponseHead, ResponseParser
+from proxy.http1.headers import encode_request_head
 from proxy.routing import Route, Upstream, route
 from tests.proxy.wire import message, parse
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.headers import (
+from proxy.http1 import RequestHead, RequestParser, ResponseParser
+from proxy.http1.headers import (
     HOP_BY_HOP,
     connection_options,
     encode_request_head,
@@ -17,7 +18,6 @@ from proxy.headers import (
     request_fields,
     response_fields,
 )
-from proxy.http1 import RequestHead, RequestParser, ResponseParser
 from tests.proxy.wire import message
 
 NO_OPTIONS: frozenset[bytes] = frozenset()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.keepalive import CLOSE, KeepAlive
+from proxy.http1.keepalive import CLOSE, KeepAlive
 
 
 def keep_alive(timeout: bytes, left: int) -> tuple[list, bool]:

@@ -10,8 +10,8 @@ from email.utils import parsedate_to_datetime
 import pytest
 
 from proxy import errors
-from proxy.headers import encode_response_head
 from proxy.http1 import ExpectationFailed, ResponseParser
+from proxy.http1.headers import encode_response_head
 from proxy.pages import error_response, render
 
 KEEP = [(b"Connection", b"keep-alive"), (b"Keep-Alive", b"timeout=5, max=99")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from proxy.headers import Headers
+from proxy.http1.headers import Headers
 
 CLOSE: tuple[tuple[bytes, bytes], ...] = ((b"Connection", b"close"),)
 
