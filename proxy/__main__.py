@@ -63,11 +63,16 @@ def _run(main: Coroutine[Any, Any, None]) -> None:
         uvloop.run(main)
 
 
-def _parse(argv: list[str] | None) -> argparse.Namespace:
+class _Args(argparse.Namespace):
+    worker: int | None
+    fds: str
+
+
+def _parse(argv: list[str] | None) -> _Args:
     parser = argparse.ArgumentParser(prog="python -m proxy", description=__doc__.split("\n")[0])
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)  # started by the master
     parser.add_argument("--fds", default="", help=argparse.SUPPRESS)  # its inherited sockets
-    return parser.parse_args(argv)
+    return parser.parse_args(argv, namespace=_Args())
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict, TypeVar
 
 from proxy.http1 import Limits
 
@@ -154,12 +154,18 @@ class Settings:
         return self.content_upstreams or (self.content,)
 
     def replace(self, **changes: Any) -> Settings:
+        # Any, as in dataclasses.replace itself: the values of fields of many types (mypy's
+        # dataclass plugin checks each call of dataclasses.replace, not this pass-through).
         return dataclasses.replace(self, **changes)
+
+
+_T = TypeVar("_T")  # what a setting's parser returns
+_D = TypeVar("_D")  # its default when unset, which may be of another type (None, ())
 
 
 class _Reader:
     # What a value must look like, for the parsers whose own messages read like tracebacks.
-    _EXPECTED: ClassVar[dict[Callable[[str], Any], str]] = {
+    _EXPECTED: ClassVar[dict[Callable[[str], object], str]] = {
         int: "must be a whole number",
         float: "must be a number",
     }
@@ -170,11 +176,11 @@ class _Reader:
     def __call__(
         self,
         name: str,
-        parse: Callable[[str], Any],
-        default: Any,
+        parse: Callable[[str], _T],
+        default: _D,
         *,
         minimum: float | None = None,
-    ) -> Any:
+    ) -> _T | _D:
         raw = self._env.get(name, "").strip()
         if not raw:
             return default
@@ -212,7 +218,13 @@ def _token(raw: str) -> bytes | None:
     return raw.encode()
 
 
-def _tls(read: _Reader, listen_port: int) -> dict[str, Any]:
+class _TlsSettings(TypedDict):
+    tls_cert: str | None
+    tls_key: str | None
+    http_redirect_port: int | None
+
+
+def _tls(read: _Reader, listen_port: int) -> _TlsSettings:
     cert = read("PROXY_TLS_CERT", str, None)
     key = read("PROXY_TLS_KEY", str, None)
     redirect = read("PROXY_HTTP_REDIRECT_PORT", _port, None)

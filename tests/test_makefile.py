@@ -33,6 +33,15 @@ def test_make_test_installs_the_test_and_bench_packages_too(tmp_path):
     assert "-r requirements-dev.txt" in commands and "-r bench/requirements.txt" in commands
 
 
+def test_make_test_and_lint_run_mypy_after_ruff(tmp_path):
+    # Issue 13: mypy (strict on proxy/, configured in pyproject.toml) gates like ruff does.
+    for target in ("test", "lint"):
+        lines = make("-n", target, f"VENV={tmp_path / 'venv'}").stdout.splitlines()
+        tools = [line.split()[0].rsplit("/", 1)[-1] for line in lines if "/bin/" in line]
+        ran = [tool for tool in tools if tool in ("ruff", "mypy")]
+        assert ran == ["ruff", "ruff", "mypy"], (target, lines)
+
+
 def test_adduser_reads_the_password_from_stdin(tmp_path):
     store = {
         "USERS_FILE": str(tmp_path / "users.json"),
