@@ -15,11 +15,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from proxy import errors, trace
-from proxy.http1.headers import Headers, encode_request_head, get
-from proxy.replicas import ReplicaSet, exchange
+from proxy.http1.headers import Headers, get
+from proxy.http1.writer import encode_request_head
+from proxy.replicas import ReplicaSet, send
 from proxy.request_id import HEADER as REQUEST_ID
+from proxy.sink import DISCARD
 from proxy.tally import Counts
-from proxy.upstream import DISCARD
 
 # The session cookie's name per listener: over TLS the `__Host-` prefix makes browsers take
 # it only with Secure, Path=/ and no Domain, so a sibling subdomain cannot plant one
@@ -226,10 +227,10 @@ class AuthClient:
             headers.append((b"X-Gatehouse-Token", self._token))
         head = encode_request_head(b"GET", b"/verify", headers)
         trace.verify_request(head)
-        lease = await exchange(self._replicas, b"GET", head)
+        lease = await send(self._replicas, b"GET", head)
         with lease:
-            await lease.conn.relay(DISCARD)
-        response = lease.head
+            await lease.exchange.relay_all(DISCARD)
+        response = lease.exchange.head
         trace.verify_response(response)
         if response.status in (401, 403):
             return Refusal(get(response.headers, b"x-auth-reason") or b"")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from proxy import metrics
-from proxy.http1.headers import encode_response_head
+from proxy.http1.writer import encode_response_head
 
 if TYPE_CHECKING:
     from proxy.server import ServerState

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from proxy.http1 import Framing, RequestHead, ResponseHead
 from proxy.http1.headers import Headers, get
-from proxy.upstream import Sink
+from proxy.sink import Sink
 
 # Request fields that make a stored response unusable as-is (RFC 9111 §4, §3.5).
 _BYPASS = frozenset(

@@ -25,20 +25,15 @@ from proxy.cache import (
     not_modified_fields,
     request_key,
 )
-from proxy.exchange import Exchange
 from proxy.http1 import Framing, RequestHead, ResponseHead
-from proxy.http1.headers import (
-    Headers,
-    encode_request_head,
-    get,
-    http_date,
-    request_fields,
-    response_fields,
-)
-from proxy.replicas import ReplicaSet, exchange
+from proxy.http1.headers import Headers, get, http_date, request_fields, response_fields
+from proxy.http1.writer import encode_request_head
+from proxy.replicas import ReplicaSet, send
 from proxy.request_id import HEADER as REQUEST_ID
 from proxy.request_id import RequestIds
-from proxy.upstream import DISCARD, Sink, UpstreamConnection
+from proxy.sink import DISCARD, Sink
+from proxy.transaction import Transaction
+from proxy.upstream import UpstreamConnection
 
 
 class Client(Protocol):
@@ -50,7 +45,7 @@ class Client(Protocol):
     def send_continue(self) -> None: ...
 
     def begin_response(
-        self, ex: Exchange, status: int, headers: Headers, *, chunked: bool, close: bool
+        self, tx: Transaction, status: int, headers: Headers, *, chunked: bool, close: bool
     ) -> Sink: ...
 
     def relay_from(self, conn: UpstreamConnection | None) -> None: ...
@@ -72,23 +67,24 @@ class Forwarder:
         self._token = token
         self._loop = asyncio.get_running_loop()
 
-    async def forward(self, ex: Exchange, client: Client) -> None:
-        head = ex.head
-        assert head is not None and ex.body is not None
-        ex.request_id = self._request_ids.take(head.headers)
+    async def forward(self, tx: Transaction, client: Client) -> None:
+        head = tx.head
+        assert head is not None
+        tx.request_id = self._request_ids.take(head.headers)
         route = routing.route(head.method, head.path)
-        ex.route = route.label
+        tx.route = route.label
         # Only where a verdict is asked for or dropped: public files need no cookie parsing.
-        cookie = None
+        cookie = session = None
         if route.per_session or route.logout:
             cookie = session_cookie(head.cookie, cookie_name(client.tls))
-        session = await self._check_access(route, cookie, client, ex.request_id)
-        if session is not None:
-            ex.user = session.user
+        if route.per_session:
+            session = await self._check_access(route, cookie, client, tx.request_id)
+            if session is not None:
+                tx.user = session.user
         target = rewrite_target(head, route, session)
-        key = request_key(head, target)
+        key = request_key(head, target) if self._cache.enabled else None
         if key is not None and (entry := self._cache.lookup(key)) is not None:
-            answer_from_cache(ex, client, route, entry, self._loop.time())
+            answer_from_cache(tx, client, route, entry, self._loop.time())
             return
         outbound = upstream_headers(
             head,
@@ -99,57 +95,59 @@ class Forwarder:
             token=self._token,
             keep_session_cookie=route.upstream is routing.Upstream.AUTH,
         )
-        outbound.append((REQUEST_ID, ex.request_id))
+        outbound.append((REQUEST_ID, tx.request_id))
         stale = self._cache.stale(key) if key is not None else None
         if stale is not None:
             outbound = revalidation_headers(outbound, stale)
-        if head.expect_continue and not ex.body.received:
+        body = tx.body
+        if body is not None and head.expect_continue and not body.received:
             client.send_continue()  # RFC 9110 §10.1.1: access is granted, so ask for the body
 
-        body = None if head.framing is Framing.NONE else ex.body
         request = encode_request_head(head.method, target, outbound)
         trace.upstream_request(route.upstream.value, request)
-        upstream = await exchange(
+        lease = await send(
             self._upstreams[route.upstream],
             head.method,
             request,
             body,
             chunked=head.framing is Framing.CHUNKED,
         )
-        conn, response, sent_whole = upstream.conn, upstream.head, upstream.sent_whole
+        exchange = lease.exchange
+        response = exchange.head
         trace.upstream_response(route.upstream.value, response)
         if route.logout:
             # The session is over at the auth service: no cached verdict may outlive it here.
             self._auth.forget(cookie)
             if revoked := get(response.headers, b"x-auth-revoked-user"):
                 self._auth.forget_user(revoked)
-        with upstream:  # gives the connection back; a broken body counts against the replica
+        with lease:  # gives the connection back; a broken body counts against the replica
             if stale is not None and response.status == 304:
                 assert key is not None
-                await conn.relay(DISCARD)
+                await exchange.relay_all(DISCARD)
                 entry = self._cache.refresh(key, stale, response, identified=session is not None)
-                answer_from_cache(ex, client, route, entry, self._loop.time())
-                ex.cache = "revalidated"
+                answer_from_cache(tx, client, route, entry, self._loop.time())
+                tx.cache = "revalidated"
                 return
             chunked, close = response_framing(head, response)
             sink = client.begin_response(
-                ex,
+                tx,
                 response.status,
                 client_headers(response, route, chunked),
                 chunked=chunked,
-                close=close or not sent_whole,
+                close=close or not exchange.sent_whole,
             )
             if key is not None and head.method == b"GET":
                 lifetime = self._cache.wants(response, identified=session is not None)
                 if lifetime > 0:
                     sink = Collector(sink, self._cache, key, response, lifetime)
-                    ex.cache = "miss"
-            if response.framing is not Framing.NONE:
-                client.relay_from(conn)
-            try:
-                await conn.relay(sink)
-            finally:
-                client.relay_from(None)
+                    tx.cache = "miss"
+            done = exchange.relay(sink)
+            if done is not None:
+                client.relay_from(exchange.conn)
+                try:
+                    await done
+                finally:
+                    client.relay_from(None)
 
     async def _check_access(
         self, route: routing.Route, cookie: bytes | None, client: Client, request_id: bytes
@@ -170,21 +168,21 @@ class Forwarder:
 
 
 def answer_from_cache(
-    ex: Exchange, client: Client, route: routing.Route, entry: Entry, now: float
+    tx: Transaction, client: Client, route: routing.Route, entry: Entry, now: float
 ) -> None:
-    assert ex.head is not None
+    assert tx.head is not None
     trace.response_cache_hit()
-    status = 304 if not_modified(ex.head, entry) else 200
+    status = 304 if not_modified(tx.head, entry) else 200
     headers = [pair for pair in client_headers(entry.head, route, False) if pair[0] != b"age"]
     if status == 304:
         headers = not_modified_fields(headers)
     headers.append((b"Age", entry.age(now)))  # RFC 9111 §5.1
-    sink = client.begin_response(ex, status, headers, chunked=False, close=False)
-    if status == 200 and ex.head.method != b"HEAD":
+    sink = client.begin_response(tx, status, headers, chunked=False, close=False)
+    if status == 200 and tx.head.method != b"HEAD":
         sink.body(entry.body)
     sink.end()
     sink.flush()
-    ex.cache = "hit"
+    tx.cache = "hit"
 
 
 def revalidation_headers(outbound: Headers, stale: Entry) -> Headers:

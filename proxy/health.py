@@ -13,9 +13,10 @@ import asyncio
 import contextlib
 
 from proxy import errors
-from proxy.http1.headers import encode_request_head
+from proxy.http1.writer import encode_request_head
 from proxy.replicas import Replica, ReplicaSet
-from proxy.upstream import DISCARD, exchange
+from proxy.sink import DISCARD
+from proxy.upstream import send
 
 PATH = b"/healthz"
 
@@ -60,10 +61,10 @@ async def check(replica: Replica, timeout: float) -> bool:
     pool = replica.pool
     with contextlib.suppress(errors.ProxyError, TimeoutError, OSError):
         async with asyncio.timeout(max(timeout, 0.5)):
-            conn, response, _ = await exchange(pool, b"GET", head)
+            exchange = await send(pool, b"GET", head)
             try:
-                await conn.relay(DISCARD)
+                await exchange.relay_all(DISCARD)
             finally:
-                pool.release(conn)
-            return response.status < 500
+                pool.release(exchange.conn)
+            return exchange.head.status < 500
     return False

@@ -21,13 +21,14 @@ import time
 from typing import TYPE_CHECKING
 
 from proxy import errors
-from proxy.exchange import Exchange, RequestBody
-from proxy.http1 import END, Body, RequestHead, RequestParser
-from proxy.http1.headers import Headers, encode_response_head
+from proxy.http1 import END, Body, Framing, RequestHead, RequestParser
+from proxy.http1.headers import Headers
 from proxy.http1.keepalive import CLOSE, KeepAlive
+from proxy.http1.writer import LAST_CHUNK, chunk, encode_response_head
 from proxy.pages import error_response
 from proxy.request_id import HEADER as REQUEST_ID
 from proxy.tls import HSTS
+from proxy.transaction import RequestBody, Transaction
 
 if TYPE_CHECKING:
     from proxy.server import ServerState
@@ -56,11 +57,15 @@ SEND_BATCH_RATE = 16 * 1024
 SEND_BATCH_CAP = 4
 
 
-class _Timer(enum.Enum):
+class State(enum.Enum):
+    """Where a client connection is; each state but SERVING and CLOSED has a deadline."""
+
     IDLE = "idle"  # between requests: the keep-alive timeout
     HEAD = "head"  # a request head has begun: the header deadline (not reset by trickling)
     BODY = "body"  # a request body is arriving: the longest stall, and the minimum rate
-    SEND = "send"  # our write buffer is full: the client must take bytes (nginx send_timeout)
+    SERVING = "serving"  # a response is on its way (the upstream's watchdog covers waiting)
+    SENDING = "sending"  # our write buffer is full: the client must take bytes (send_timeout)
+    CLOSED = "closed"  # closed, or closing after a parse error: no more reading
 
 
 # Why reading from the client is paused (plain strings: cheap to hash in the hot path).
@@ -80,17 +85,19 @@ class ClientConnection(asyncio.Protocol):
         self.tls = False
         self._parser = RequestParser(self._settings.limits)
         self.keepalive = KeepAlive(self._settings.keepalive_timeout, self._settings.keepalive_max)
-        self._queue: collections.deque[Exchange] = collections.deque()
-        self._receiving: Exchange | None = None  # whose body the parser is reading
+        self._queue: collections.deque[Transaction] = collections.deque()
+        self._receiving: Transaction | None = None  # whose body the parser is reading
         self._task: asyncio.Task[None] | None = None
         self._requests = 0
+        self.state = State.IDLE
+        self._since = 0.0  # when the state began
         self._timer: asyncio.TimerHandle | None = None
-        self._timer_kind: _Timer | None = None
+        self._timer_at = 0.0
         self._paused: set[str] = set()
         self._write_paused = False
         self._relay_source: UpstreamConnection | None = None
         self.closed = False
-        self._serving: Exchange | None = None  # whose response is being written
+        self._serving: Transaction | None = None  # whose response is being written
         # Bytes given to the transport, and how many of those have left our write buffer for
         # the kernel as of the last look (the send deadline and the access log count these).
         self._written = 0
@@ -98,7 +105,7 @@ class ClientConnection(asyncio.Protocol):
         self._flushed: asyncio.Future[None] | None = None
         # BODY timer: when the current stretch of body began, how much had arrived by then,
         # and when the last bytes came.
-        self._body_since = self._body_last = 0.0
+        self._body_last = 0.0
         self._body_base = 0
         # SEND timer: what the client had taken at the last progress, and when.
         self._send_mark = 0
@@ -127,30 +134,31 @@ class ClientConnection(asyncio.Protocol):
             self._close()
             return
         self.id = self._server.connection_opened(self)
-        self._update_timer()
+        self._enter(State.IDLE)
 
     def data_received(self, data: bytes) -> None:
-        if self._timer_kind is _Timer.BODY:
+        if self.state is State.BODY:
             self._body_last = self._loop.time()
         for event in self._parser.feed(data):
-            if isinstance(event, Body):
+            if type(event) is Body:
                 assert self._receiving is not None and self._receiving.body is not None
                 self._receiving.body.feed(event.data)
             elif event is END:
-                assert self._receiving is not None and self._receiving.body is not None
-                self._receiving.body.finish()
-                self._receiving = None
-            elif isinstance(event, RequestHead):
+                if self._receiving is not None:  # else a request without a body
+                    assert self._receiving.body is not None
+                    self._receiving.body.finish()
+                    self._receiving = None
+            elif type(event) is RequestHead:
                 self._on_request(event)
             elif isinstance(event, errors.ProxyError):
                 self._on_parse_error(event)
         if self._server.tracer is not None:  # before any answer: those come from the task
             self._server.tracer.client_bytes(self, self.id, data)
-        self._update_timer()
+        self._update_state()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        self._cancel_timer()
+        self._update_state()
         self._server.connection_closed(self)
         if self._serving is not None and not self._serving.aborted:
             self._serving.aborted = "client"  # unless we cut it ourselves (see _abort)
@@ -164,7 +172,7 @@ class ClientConnection(asyncio.Protocol):
         self._write_paused = True
         if self._relay_source is not None:
             self._relay_source.pause_reading()
-        self._update_timer()
+        self._update_state()
 
     def resume_writing(self) -> None:
         # Low water is 0: our buffer is empty, everything written is with the kernel.
@@ -174,15 +182,17 @@ class ClientConnection(asyncio.Protocol):
             self._flushed.set_result(None)
         if self._relay_source is not None:
             self._relay_source.resume_reading()
-        self._update_timer()
+        self._update_state()
 
     # parser events -------------------------------------------------------------------------
 
     def _on_request(self, head: RequestHead) -> None:
         self._requests += 1
-        ex = Exchange(self._requests, head, RequestBody(self._pause_body, self._resume_body))
-        self._receiving = ex
-        self._enqueue(ex)
+        tx = Transaction(self._requests, head)
+        if head.framing is not Framing.NONE:
+            tx.body = RequestBody(self._pause_body, self._resume_body)
+            self._receiving = tx
+        self._enqueue(tx)
 
     def _on_parse_error(self, error: errors.ProxyError) -> None:
         self._pause(_PAUSE_STOPPED)
@@ -193,9 +203,9 @@ class ClientConnection(asyncio.Protocol):
             receiving.body.fail(error)
             return
         self._requests += 1
-        self._enqueue(Exchange(self._requests, None, error=error))
+        self._enqueue(Transaction(self._requests, None, error=error))
 
-    def _enqueue(self, ex: Exchange) -> None:
+    def _enqueue(self, ex: Transaction) -> None:
         ex.started = time.perf_counter()
         self._queue.append(ex)
         if self._task is None:
@@ -220,9 +230,9 @@ class ClientConnection(asyncio.Protocol):
         finally:
             self._task = None
             if not self.closed:
-                self._update_timer()
+                self._update_state()
 
-    async def _serve_one(self, ex: Exchange) -> None:
+    async def _serve_one(self, ex: Transaction) -> None:
         self._serving = ex
         try:
             try:
@@ -245,7 +255,7 @@ class ClientConnection(asyncio.Protocol):
                 ex.status = 499  # nginx's "client closed request": nothing was sent
             handed_body = self._handed_now() - ex.body_at
             ex.bytes_sent = max(0, min(ex.bytes_sent, handed_body))
-            self._server.log_exchange(self, ex)
+            self._server.log_transaction(self, ex)
 
     async def _flush(self) -> None:
         """Wait until our write buffer is empty: the response is complete only once all of
@@ -259,7 +269,7 @@ class ClientConnection(asyncio.Protocol):
         finally:
             self._flushed = None
 
-    def _fail(self, ex: Exchange, error: errors.ProxyError) -> None:
+    def _fail(self, ex: Transaction, error: errors.ProxyError) -> None:
         """Answer with an error page, or abort if a response head already went out (a
         second status would be read as the start of the next response)."""
         if ex.response_started:
@@ -292,7 +302,7 @@ class ClientConnection(asyncio.Protocol):
         self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def begin_response(
-        self, ex: Exchange, status: int, headers: Headers, *, chunked: bool, close: bool
+        self, ex: Transaction, status: int, headers: Headers, *, chunked: bool, close: bool
     ) -> _ResponseWriter:
         headers += self._connection_headers(ex, force_close=close or ex.body_unread)
         if ex.request_id:
@@ -303,7 +313,7 @@ class ClientConnection(asyncio.Protocol):
         ex.body_at = self._written + len(head)  # the writer sends the head first
         return _ResponseWriter(self, ex, chunked, head)
 
-    def _encode_head(self, ex: Exchange, status: int, headers: Headers) -> bytes:
+    def _encode_head(self, ex: Transaction, status: int, headers: Headers) -> bytes:
         head = encode_response_head(status, headers)
         if self._server.tracer is not None:
             self._server.tracer.response(self.id, ex.number, head, self.keepalive.remaining)
@@ -315,7 +325,7 @@ class ClientConnection(asyncio.Protocol):
         if conn is not None and self._write_paused:
             conn.pause_reading()
 
-    def _connection_headers(self, ex: Exchange, *, force_close: bool) -> Headers:
+    def _connection_headers(self, ex: Transaction, *, force_close: bool) -> Headers:
         wants_keep_alive = ex.head is not None and ex.head.keep_alive
         headers, ex.close_after = self.keepalive.next_response(
             wants_keep_alive, force_close=force_close or self._server.shutting_down
@@ -393,7 +403,7 @@ class ClientConnection(asyncio.Protocol):
         if not self._paused and self.transport is not None and not self.closed:
             self.transport.pause_reading()
         self._paused.add(reason)
-        self._update_timer()
+        self._update_state()
 
     def _resume(self, reason: str) -> None:
         if reason not in self._paused:
@@ -401,91 +411,99 @@ class ClientConnection(asyncio.Protocol):
         self._paused.discard(reason)
         if not self._paused and self.transport is not None and not self.closed:
             self.transport.resume_reading()
-        self._update_timer()
+        self._update_state()
 
-    # The one client timer (issue 9 added BODY's minimum rate and SEND). Each kind is a
-    # deadline armed once when the state begins; when it fires, _on_timer works out from the
-    # progress made whether the deadline really passed, and re-arms if not. No per-read
-    # re-arming: reads only note the time.
+    # The connection's state and its one timer (issue 9 added BODY's minimum rate and
+    # SENDING). `_update_state` derives the state; `_enter` is the one place a state's
+    # deadline is set, and `_schedule` the one place the timer is armed. The timer is only
+    # ever moved earlier: when it fires, `_on_timer` works out from the state and the
+    # progress made whether a deadline really passed, and re-arms for what is left if not.
+    # So a keep-alive request costs no timer churn: reads and writes only note the time.
 
-    def _update_timer(self) -> None:
-        """The one client timer, chosen from the connection's state."""
-        kind = self._timer_kind
+    def _update_state(self) -> None:
         if self.closed or _PAUSE_STOPPED in self._paused:
-            self._cancel_timer()
+            state = State.CLOSED
         elif self._parser.in_head:
-            if kind is not _Timer.HEAD:  # a deadline, not an inactivity timer
-                self._arm(_Timer.HEAD, self._settings.header_timeout)
+            state = State.HEAD
         elif self._parser.in_body and not self._paused:
-            if kind is not _Timer.BODY:
-                # A new stretch of body: time spent paused by our own flow control (the
-                # upstream is slow to take it) is not held against the client.
-                self._body_since = self._body_last = self._loop.time()
-                assert self._receiving is not None and self._receiving.body is not None
-                self._body_base = self._receiving.body.received
-                self._arm(_Timer.BODY, self._settings.body_timeout)
+            state = State.BODY
         elif self._task is None:
-            if kind is not _Timer.IDLE:
-                self._arm(_Timer.IDLE, self._settings.keepalive_timeout)
+            state = State.IDLE
         elif self._write_paused:
-            if kind is not _Timer.SEND:
-                self._send_fresh = True  # the first check takes the measure
-                self._arm(_Timer.SEND, self._settings.send_timeout / SEND_CHECKS)
-        elif kind is not _Timer.SEND:
-            self._cancel_timer()  # the upstream's watchdog covers waiting for it
-        # else: a running SEND timer stays (a fast client pauses us many times a second: no
-        # timer churn); its next check sees that our buffer emptied, and stops.
+            state = State.SENDING
+        else:
+            state = State.SERVING
+        if state is not self.state:
+            self._enter(state)
 
-    def _arm(self, kind: _Timer, delay: float) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-        if self._timer_kind is not kind:
-            if self._timer_kind is _Timer.IDLE:
-                self._server.idle.pop(self, None)
-            elif kind is _Timer.IDLE and self._requests:
+    def _enter(self, state: State) -> None:
+        previous, self.state = self.state, state
+        now = self._since = self._loop.time()
+        if previous is State.IDLE:
+            self._server.idle.pop(self, None)
+        if state is State.IDLE:
+            if self._requests:
                 # Between requests (not a fresh connection, whose request may be on its way
                 # already): newest last, so the longest idle is reclaimed first.
                 self._server.idle[self] = None
-        self._timer_kind = kind
-        self._timer = self._loop.call_later(delay, self._on_timer, kind)
+            self._schedule(now + self._settings.keepalive_timeout)
+        elif state is State.HEAD:
+            self._schedule(now + self._settings.header_timeout)
+        elif state is State.BODY:
+            # A new stretch of body: time spent paused by our own flow control (the
+            # upstream is slow to take it) is not held against the client.
+            self._body_last = now
+            assert self._receiving is not None and self._receiving.body is not None
+            self._body_base = self._receiving.body.received
+            self._schedule(now + self._settings.body_timeout)
+        elif state is State.SENDING:
+            self._send_fresh = True  # the first check takes the measure
+            self._schedule(now + self._settings.send_timeout / SEND_CHECKS)
+        elif state is State.CLOSED:
+            self._cancel_timer()
+        # SERVING: no deadline of the client's; a timer already armed finds that out.
+
+    def _schedule(self, deadline: float) -> None:
+        if self._timer is None or self._timer_at > deadline:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer_at = deadline
+            self._timer = self._loop.call_at(deadline, self._on_timer)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        if self._timer_kind is _Timer.IDLE:
-            self._server.idle.pop(self, None)
-        self._timer = None
-        self._timer_kind = None
+            self._timer = None
 
-    def _on_timer(self, kind: _Timer) -> None:
+    def _on_timer(self) -> None:
         self._timer = None
-        if kind is _Timer.BODY:
-            delay = self._body_deadline() - self._loop.time()
-            if delay > 0:
-                self._timer = self._loop.call_later(delay, self._on_timer, kind)
-                return
-        elif kind is _Timer.SEND:
-            if not self._write_paused:
-                self._cancel_timer()  # the client took all we had: progress
-                return
-            now = self._loop.time()
+        now = self._loop.time()
+        state = self.state
+        settings = self._settings
+        if state is State.SENDING:
             self._send_progress(now)
-            if now - self._send_since < self._settings.send_timeout + self._send_grace:
-                delay = self._settings.send_timeout / SEND_CHECKS
-                self._timer = self._loop.call_later(delay, self._on_timer, kind)
+            if now - self._send_since < settings.send_timeout + self._send_grace:
+                self._schedule(now + settings.send_timeout / SEND_CHECKS)
                 return
-        self._cancel_timer()
-        if kind is _Timer.IDLE:
-            self._close()
-        elif kind is _Timer.SEND:
             log.info(
-                "conn=%d: client took nothing for %ss; closing",
-                self.id,
-                self._settings.send_timeout,
+                "conn=%d: client took nothing for %ss; closing", self.id, settings.send_timeout
             )
             self._abort("timeout")
+            return
+        if state is State.IDLE:
+            deadline = self._since + settings.keepalive_timeout
+        elif state is State.HEAD:
+            deadline = self._since + settings.header_timeout
+        elif state is State.BODY:
+            deadline = self._body_deadline()
         else:
-            what = "header section" if kind is _Timer.HEAD else "request body"
+            return  # SERVING or CLOSED: nothing to time; entering a timed state re-arms
+        if now < deadline:
+            self._schedule(deadline)
+        elif state is State.IDLE:
+            self._close()
+        else:
+            what = "header section" if state is State.HEAD else "request body"
             self._on_parse_error(errors.RequestTimeout(f"The {what} did not arrive in time."))
 
     def _send_progress(self, now: float) -> None:
@@ -529,7 +547,7 @@ class ClientConnection(asyncio.Protocol):
         if rate <= 0 or self._receiving is None or self._receiving.body is None:
             return stall
         received = self._receiving.body.received - self._body_base
-        return min(stall, self._body_since + max(timeout, received / rate))
+        return min(stall, self._since + max(timeout, received / rate))
 
 
 def _discard_unread(transport: asyncio.BaseTransport) -> None:
@@ -554,20 +572,20 @@ class _ResponseWriter:
 
     __slots__ = ("_chunked", "_conn", "_ex", "_parts")
 
-    def __init__(self, conn: ClientConnection, ex: Exchange, chunked: bool, head: bytes) -> None:
+    def __init__(self, conn: ClientConnection, ex: Transaction, chunked: bool, head: bytes) -> None:
         self._conn, self._ex, self._chunked = conn, ex, chunked
         self._parts = [head]
 
     def body(self, data: bytes) -> None:
         self._ex.bytes_sent += len(data)
         if self._chunked:
-            self._parts += (b"%x\r\n" % len(data), data, b"\r\n")
+            self._parts += chunk(data)
         else:
             self._parts.append(data)
 
     def end(self) -> None:
         if self._chunked:
-            self._parts.append(b"0\r\n\r\n")
+            self._parts.append(LAST_CHUNK)
 
     def flush(self) -> None:
         parts, self._parts = self._parts, []

@@ -13,8 +13,9 @@ import socket
 
 from proxy import errors
 from proxy.http1 import Limits, RequestHead, RequestParser
-from proxy.http1.headers import Headers, encode_response_head, http_date
+from proxy.http1.headers import Headers, http_date
 from proxy.http1.keepalive import CLOSE
+from proxy.http1.writer import encode_response_head
 from proxy.pages import error_response
 
 # A Host the redirect may name: a DNS name or IPv4 address, or a bracketed IPv6 literal, with

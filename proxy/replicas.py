@@ -26,14 +26,13 @@ import logging
 import random
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterable, Callable
 from types import TracebackType
 
 from proxy import errors, upstream
 from proxy.config import Address
-from proxy.http1 import ResponseHead
 from proxy.tally import SECONDS, Buckets, Counts
-from proxy.upstream import IDEMPOTENT, NotSent, Pool, UpstreamConnection
+from proxy.upstream import IDEMPOTENT, Exchange, NotSent, Pool
 
 log = logging.getLogger("gatehouse.proxy")
 
@@ -220,23 +219,17 @@ class ReplicaSet:
 
 
 class Lease:
-    """A replica's connection while its response is relayed. As a context manager it gives
+    """A replica's exchange while its response is relayed. As a context manager it gives
     the connection back when the block ends; an upstream error in the block (a broken body)
     counts as a failure of the replica."""
 
-    __slots__ = ("_started", "conn", "head", "replica", "replicas", "sent_whole")
+    __slots__ = ("_started", "exchange", "replica", "replicas")
 
     def __init__(
-        self,
-        replicas: ReplicaSet,
-        replica: Replica,
-        conn: UpstreamConnection,
-        head: ResponseHead,
-        sent_whole: bool,
-        started: float,
+        self, replicas: ReplicaSet, replica: Replica, exchange: Exchange, started: float
     ) -> None:
-        self.replicas, self.replica, self.conn = replicas, replica, conn
-        self.head, self.sent_whole, self._started = head, sent_whole, started
+        self.replicas, self.replica, self.exchange = replicas, replica, exchange
+        self._started = started
 
     def __enter__(self) -> Lease:
         return self
@@ -249,19 +242,20 @@ class Lease:
     ) -> None:
         replica = self.replica
         replica.outstanding -= 1
-        replica.pool.release(self.conn)
+        replica.pool.release(self.exchange.conn)
+        seconds = time.perf_counter() - self._started
         if isinstance(exc, errors.UpstreamError):
-            replica.count(_outcome(exc), time.perf_counter() - self._started)
+            replica.count(_outcome(exc), seconds)
             self.replicas.failed(replica)
         else:
-            replica.count("ok", time.perf_counter() - self._started)
+            replica.count("ok", seconds)
 
 
-async def exchange(
+async def send(
     replicas: ReplicaSet,
     method: bytes,
     head: bytes,
-    body: AsyncIterator[bytes] | None = None,
+    body: AsyncIterable[bytes] | None = None,
     *,
     chunked: bool = False,
 ) -> Lease:
@@ -279,9 +273,7 @@ async def exchange(
         started = time.perf_counter()
         replica.outstanding += 1
         try:
-            conn, response, sent_whole = await upstream.exchange(
-                replica.pool, method, head, body, chunked=chunked
-            )
+            exchange = await upstream.send(replica.pool, method, head, body, chunked=chunked)
         except errors.UpstreamError as exc:
             replica.outstanding -= 1
             replica.count(_outcome(exc), time.perf_counter() - started)
@@ -295,7 +287,7 @@ async def exchange(
             replica.probing = False  # cancelled (the client left): no verdict
             raise
         replicas.succeeded(replica)
-        return Lease(replicas, replica, conn, response, sent_whole, started)
+        return Lease(replicas, replica, exchange, started)
 
 
 def _retriable(exc: errors.UpstreamError, method: bytes, body: object) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 
 
@@ -43,6 +44,9 @@ _PUBLIC_FILES = frozenset({b"/favicon.ico"})
 SECRET_PAGE = b"/secret.html"
 
 
+# Routes are immutable and few paths are hot: remembering the last few hundred answers
+# saves the path checks on nearly every request, in bounded memory.
+@functools.lru_cache(maxsize=256)
 def route(method: bytes, path: bytes) -> Route:
     auth_method = b"GET" if method == b"HEAD" else method
     if (auth_method, path) in _AUTH_ROUTES:

@@ -20,7 +20,6 @@ from proxy.access import AuthClient
 from proxy.accesslog import FORMATS, Record
 from proxy.cache import ResponseCache
 from proxy.config import Address, ConfigError, Settings
-from proxy.exchange import Exchange
 from proxy.forward import Forwarder
 from proxy.health import HealthChecker
 from proxy.protocol import ClientConnection
@@ -28,6 +27,7 @@ from proxy.replicas import ReplicaSet
 from proxy.request_id import RequestIds
 from proxy.routing import Upstream
 from proxy.trace import Tracer
+from proxy.transaction import Transaction
 from proxy.upstream import Pool
 
 log = logging.getLogger("gatehouse.proxy")
@@ -166,7 +166,7 @@ class ServerState:
         else:
             del self._per_ip[conn.peer_ip]
 
-    def log_exchange(self, conn: ClientConnection, ex: Exchange) -> None:
+    def log_transaction(self, conn: ClientConnection, ex: Transaction) -> None:
         """Count the request for the metrics, and write its access-log line."""
         seconds = time.perf_counter() - ex.started
         head = ex.head

@@ -28,7 +28,8 @@ from typing import TextIO
 import httptools
 
 from proxy.http1 import ResponseHead
-from proxy.http1.headers import Headers, encode_response_head
+from proxy.http1.headers import Headers
+from proxy.http1.writer import encode_response_head
 
 REDACTED = b"<redacted>"
 _SECRET_HEADERS = frozenset({b"authorization", b"proxy-authorization", b"x-gatehouse-token"})

@@ -1,14 +1,17 @@
-"""Connections to the services behind the proxy, and a keep-alive pool per service."""
+"""Connections to the services behind the proxy, one exchange at a time, and a keep-alive
+pool per service."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Protocol
+import enum
+from collections.abc import AsyncIterable
 
 from proxy import errors
 from proxy.config import Address
 from proxy.http1 import END, Body, ResponseEvent, ResponseHead, ResponseParser
+from proxy.http1.writer import LAST_CHUNK, chunk
+from proxy.sink import Sink
 
 IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
 
@@ -30,35 +33,6 @@ class ConnectTimedOut(NotSent, errors.GatewayTimeout):
     """The upstream did not accept a connection in time."""
 
 
-class Sink(Protocol):
-    """Where a response body goes: the client connection, or a buffer."""
-
-    def body(self, data: bytes) -> None: ...
-
-    def end(self) -> None: ...
-
-    def flush(self) -> None:
-        """Called after each batch of events: write out what body() and end() collected."""
-
-
-class _Discard:
-    """A sink for a response whose head says it all (an auth verdict, a 304 for the cache)."""
-
-    __slots__ = ()
-
-    def body(self, data: bytes) -> None:
-        pass
-
-    def end(self) -> None:
-        pass
-
-    def flush(self) -> None:
-        pass
-
-
-DISCARD = _Discard()
-
-
 # The most read from an upstream at once: what a stalled download can hold in our write
 # buffer (see protocol.WRITE_HIGH_WATER). uvloop's own reads take up to 256 KiB. Measured
 # (200 stalled 20 MB downloads): 76 KiB of proxy RSS each with 64 KiB reads, 133 KiB with
@@ -69,27 +43,123 @@ READ_SIZE = 64 * 1024
 _READ_BUFFER = memoryview(bytearray(READ_SIZE))
 
 
+class Exchange:
+    """One request and its response on an upstream connection.
+
+    It owns what the forwarder waits on: `response` (a future for the head) and, only when
+    the body is still arriving as the forwarder starts relaying it, a future for its end.
+    Body events that arrive before the forwarder names a sink wait in `_pending`.
+    """
+
+    __slots__ = ("_done", "_pending", "_sink", "complete", "conn", "error", "keep_alive",
+                 "response", "sent_whole")  # fmt: skip
+
+    def __init__(self, conn: UpstreamConnection) -> None:
+        self.conn = conn
+        self.response: asyncio.Future[ResponseHead] = conn.loop.create_future()
+        self.sent_whole = True  # the whole request body went out (see send_body)
+        self.keep_alive = False
+        self.complete = False  # the whole response arrived
+        self.error: errors.ProxyError | None = None
+        self._sink: Sink | None = None
+        self._pending: list[ResponseEvent] = []
+        self._done: asyncio.Future[None] | None = None
+
+    @property
+    def head(self) -> ResponseHead:
+        return self.response.result()
+
+    def relay(self, sink: Sink) -> asyncio.Future[None] | None:
+        """Send the response body to `sink`. None if it is all there already (a small
+        response comes with its head); else a future that resolves after the last byte."""
+        self._sink = sink
+        pending, self._pending = self._pending, []
+        for event in pending:
+            self.deliver(event)
+        sink.flush()
+        if self.error is not None:
+            raise self.error
+        if self.complete:
+            return None
+        self._done = self.conn.loop.create_future()
+        return self._done
+
+    async def relay_all(self, sink: Sink) -> None:
+        """`relay`, and wait for the last byte."""
+        done = self.relay(sink)
+        if done is not None:
+            await done
+
+    def deliver(self, event: ResponseEvent) -> None:
+        sink = self._sink
+        if type(event) is Body:
+            if sink is None:
+                self._pending.append(event)
+            else:
+                sink.body(event.data)
+        elif event is END:
+            self.complete = True
+            if sink is None:
+                self._pending.append(event)
+                return
+            sink.end()
+            if self._done is not None and not self._done.done():
+                self._done.set_result(None)
+        elif isinstance(event, ResponseHead):
+            self.keep_alive = event.keep_alive
+            if not self.response.done():
+                self.response.set_result(event)
+        else:
+            assert isinstance(event, errors.ProxyError)
+            self.fail(event)
+
+    def fail(self, error: errors.ProxyError) -> None:
+        self.keep_alive = False
+        if self.complete:
+            return  # stray bytes after the response: only the connection suffers
+        self.error = error
+        for future in (self.response, self._done):
+            if future is not None and not future.done():
+                future.set_exception(error)
+                future.exception()  # retrieved: a waiter, if any, still gets it
+
+    def flush(self) -> None:
+        if self._sink is not None:
+            self._sink.flush()
+
+
+class _State(enum.Enum):
+    IDLE = "idle"  # connected, no exchange: fresh, or in the pool (the idle timeout runs)
+    BUSY = "busy"  # an exchange: something must move every read timeout
+    CLOSED = "closed"
+
+
 class UpstreamConnection(asyncio.BufferedProtocol):
-    """One HTTP/1.1 connection to an upstream, carrying one exchange at a time."""
+    """One HTTP/1.1 connection to an upstream, carrying one `Exchange` at a time.
+
+    Its one timer is armed in `_schedule` and only ever moved earlier; when it fires,
+    `_on_timer` works out from the state and the last activity whether a deadline really
+    passed, and re-arms if not. So a request costs no timer churn, only a clock read.
+    """
 
     def __init__(self, pool: Pool) -> None:
-        self._pool = pool
-        self._loop = pool.loop
+        self.pool = pool
+        self.loop = pool.loop
         self.transport: asyncio.Transport | None = None
         self._parser = ResponseParser()
+        self.exchange: Exchange | None = None
         self.requests = 0  # exchanges begun on this connection; > 1 means it was reused
-        self.closed = False
-        self._head: asyncio.Future[ResponseHead] | None = None
-        self._done: asyncio.Future[None] | None = None
-        self._sink: Sink | None = None
-        self._pending: list[ResponseEvent] = []  # events that arrived before the sink
-        self._keep_alive = False
-        self._idle_timer: asyncio.TimerHandle | None = None
-        self._watchdog: asyncio.TimerHandle | None = None
-        self._last_activity = 0.0
-        self._reading_paused = False
+        self.state = _State.IDLE
+        self._since = 0.0  # last activity (BUSY) or when it was parked (IDLE)
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._reading_paused = False  # by us: the client is slower than the upstream
         self._write_paused = False
         self._drain: asyncio.Future[None] | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self.state is _State.CLOSED
 
     # asyncio callbacks ---------------------------------------------------------------------
 
@@ -103,33 +173,35 @@ class UpstreamConnection(asyncio.BufferedProtocol):
         self.data_received(_READ_BUFFER[:nbytes].tobytes())
 
     def data_received(self, data: bytes) -> None:
-        if self._done is None or self._done.done():
+        ex = self.exchange
+        if ex is None or ex.complete:
             # Bytes nobody asked for (e.g. a body after a HEAD response): this connection's
             # framing is lost, so it must never be used again (Apache CVE-2022-22720).
             self.close()
             return
-        self._last_activity = self._loop.time()
+        self._since = self.loop.time()
         for event in self._parser.feed(data):
-            self._dispatch(event)
-        if self._sink is not None:
-            self._sink.flush()
+            ex.deliver(event)
+        ex.flush()
+        if ex.error is not None:
+            self.abort()
 
     def eof_received(self) -> bool:
         return False  # close our side too; connection_lost follows
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self._cancel_timers()
+        self.state = _State.CLOSED
+        self._cancel_timer()
         if self._drain is not None and not self._drain.done():
             self._drain.set_result(None)
-        if self._done is not None and not self._done.done():
+        ex = self.exchange
+        if ex is not None and not ex.complete:
             if not self._parser.started:
-                self._fail(StaleConnection("The upstream closed the connection."))
+                ex.fail(StaleConnection("The upstream closed the connection."))
             else:
                 for event in self._parser.feed_eof():
-                    self._dispatch(event)
-                if self._sink is not None:
-                    self._sink.flush()
+                    ex.deliver(event)
+                ex.flush()
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -141,58 +213,34 @@ class UpstreamConnection(asyncio.BufferedProtocol):
 
     # the exchange --------------------------------------------------------------------------
 
-    def begin(self, method: bytes, head: bytes) -> None:
-        """Send a request head; the response is awaited with `response_head()`."""
+    def begin(self, method: bytes, head: bytes) -> Exchange:
+        """Send a request head; the response is awaited on the returned exchange."""
         self.requests += 1
         self._parser.start(method)
-        self._head = self._loop.create_future()
-        self._done = self._loop.create_future()
-        self._sink = None
-        self._pending = []
-        self._keep_alive = False
-        self._send(head)
-        self._arm_watchdog()
+        self.exchange = ex = Exchange(self)
+        self.state = _State.BUSY
+        self._send((head,))
+        self._schedule(self._since + self.pool.read_timeout)
+        return ex
 
-    async def send_body(self, chunks: AsyncIterator[bytes], chunked: bool) -> bool:
+    async def send_body(self, chunks: AsyncIterable[bytes], chunked: bool) -> bool:
         """Stream a request body; False if the upstream answered before it was all sent."""
-        assert self._head is not None
-        async for chunk in chunks:
-            if self._head.done() or self.closed:
+        ex = self.exchange
+        assert ex is not None
+        async for data in chunks:
+            if ex.response.done() or self.closed:
                 return False
-            if chunked:
-                self._send_many((b"%x\r\n" % len(chunk), chunk, b"\r\n"))
-            else:
-                self._send(chunk)
+            self._send(chunk(data) if chunked else (data,))
             if self._write_paused:
                 await self._wait_drain()
         if chunked and not self.closed:
-            self._send(b"0\r\n\r\n")
+            self._send((LAST_CHUNK,))
         return True
-
-    async def response_head(self) -> ResponseHead:
-        assert self._head is not None
-        return await self._head
-
-    def relay(self, sink: Sink) -> asyncio.Future[None]:
-        """Send the response body to `sink`; the future resolves after the last byte."""
-        assert self._done is not None
-        self._sink = sink
-        pending, self._pending = self._pending, []
-        for event in pending:
-            self._dispatch(event)
-        sink.flush()
-        return self._done
 
     @property
     def reusable(self) -> bool:
-        return (
-            self._keep_alive
-            and not self.closed
-            and self._done is not None
-            and self._done.done()
-            and not self._done.cancelled()
-            and self._done.exception() is None
-        )
+        ex = self.exchange
+        return ex is not None and ex.complete and ex.keep_alive and not self.closed
 
     def pause_reading(self) -> None:
         """Backpressure from the client side: stop reading the upstream."""
@@ -203,111 +251,83 @@ class UpstreamConnection(asyncio.BufferedProtocol):
     def resume_reading(self) -> None:
         if self._reading_paused and self.transport is not None:
             self._reading_paused = False
-            self._last_activity = self._loop.time()
+            self._since = self.loop.time()
             self.transport.resume_reading()
 
     def close(self) -> None:
-        self.closed = True
-        self._cancel_timers()
+        self.state = _State.CLOSED
+        self._cancel_timer()
         if self.transport is not None:
             self.transport.close()
 
     def abort(self) -> None:
-        self.closed = True
-        self._cancel_timers()
+        self.state = _State.CLOSED
+        self._cancel_timer()
         if self.transport is not None:
             self.transport.abort()
 
     # pool bookkeeping ----------------------------------------------------------------------
 
-    def park(self, idle_timeout: float) -> None:
-        self._cancel_timers()
-        self._done = None
+    def park(self) -> None:
+        """Into the pool: idle until taken again or the idle timeout passes."""
+        self.exchange = None
+        self.state = _State.IDLE
+        self._since = self.loop.time()
         # The last body bytes may have paused us for a slow client just before the end; an
         # idle connection must read, to notice the upstream closing it or stray bytes.
         self.resume_reading()
-        self._idle_timer = self._loop.call_later(idle_timeout, self.close)
+        self._schedule(self._since + self.pool.idle_timeout)
 
-    def unpark(self) -> None:
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
+    # the one timer -------------------------------------------------------------------------
 
-    # internals -----------------------------------------------------------------------------
+    def _schedule(self, deadline: float) -> None:
+        """Make sure the timer fires by `deadline`: a later one is moved, an earlier one
+        kept (it re-arms itself for what is left when it fires)."""
+        if self._timer is None or self._timer_at > deadline:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer_at = deadline
+            self._timer = self.loop.call_at(deadline, self._on_timer)
 
-    def _dispatch(self, event: ResponseEvent) -> None:
-        if isinstance(event, Body):
-            if self._sink is None:
-                self._pending.append(event)
+    def _on_timer(self) -> None:
+        """Idle: close after the pool's idle timeout. Busy: something must move at least
+        every read timeout while we wait for the upstream. An upstream we paused ourselves,
+        because the client is slower than it, is not silent: the client side's send
+        deadline (measured by the bytes the client takes) gives up on a client that stops
+        reading (issue 9)."""
+        self._timer = None
+        now = self.loop.time()
+        if self.state is _State.IDLE:
+            if now >= self._since + self.pool.idle_timeout:
+                self.close()
             else:
-                self._sink.body(event.data)
-        elif event is END:
-            if self._sink is None:
-                self._pending.append(event)
-                return
-            self._cancel_timers()
-            self._sink.end()
-            assert self._done is not None
-            if not self._done.done():
-                self._done.set_result(None)
-        elif isinstance(event, ResponseHead):
-            self._keep_alive = event.keep_alive
-            assert self._head is not None
-            if not self._head.done():
-                self._head.set_result(event)
-        elif isinstance(event, errors.ProxyError):
-            self._fail(event)
+                self._schedule(self._since + self.pool.idle_timeout)
+        elif self.state is _State.BUSY:
+            if self._reading_paused:
+                self._schedule(now + self.pool.read_timeout)
+            elif now >= self._since + self.pool.read_timeout:
+                assert self.exchange is not None
+                self.exchange.fail(errors.GatewayTimeout())
+                self.abort()
+            else:
+                self._schedule(self._since + self.pool.read_timeout)
 
-    def _fail(self, error: errors.ProxyError) -> None:
-        self._keep_alive = False
-        for future in (self._head, self._done):
-            if future is not None and not future.done():
-                future.set_exception(error)
-                future.exception()  # mark it retrieved; a waiter, if any, still gets it
-        self.abort()
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
-    def _send(self, data: bytes) -> None:
+    # writing -------------------------------------------------------------------------------
+
+    def _send(self, parts: tuple[bytes, ...]) -> None:
         if self.transport is not None and not self.closed:
-            self._last_activity = self._loop.time()
-            self.transport.write(data)
-
-    def _send_many(self, parts: tuple[bytes, ...]) -> None:
-        if self.transport is not None and not self.closed:
-            self._last_activity = self._loop.time()
+            self._since = self.loop.time()
             self.transport.writelines(parts)
 
     async def _wait_drain(self) -> None:
-        self._drain = self._loop.create_future()
+        self._drain = self.loop.create_future()
         if self._write_paused and not self.closed:
             await self._drain
-
-    def _arm_watchdog(self) -> None:
-        self._last_activity = self._loop.time()
-        timeout = self._pool.read_timeout
-        self._watchdog = self._loop.call_later(timeout, self._check_activity)
-
-    def _check_activity(self) -> None:
-        """One timer for the whole exchange: something must move at least every
-        `read_timeout` seconds while we wait for the upstream. An upstream we paused
-        ourselves, because the client is slower than it, is not silent: the client side's
-        send deadline (PROXY_SEND_TIMEOUT, measured by the bytes the client takes) is what
-        gives up on a client that stops reading (issue 9)."""
-        timeout = self._pool.read_timeout
-        if self._reading_paused:
-            self._watchdog = self._loop.call_later(timeout, self._check_activity)
-            return
-        idle = self._loop.time() - self._last_activity
-        if idle < timeout:
-            self._watchdog = self._loop.call_later(timeout - idle, self._check_activity)
-            return
-        self._watchdog = None
-        self._fail(errors.GatewayTimeout())
-
-    def _cancel_timers(self) -> None:
-        for timer in (self._watchdog, self._idle_timer):
-            if timer is not None:
-                timer.cancel()
-        self._watchdog = self._idle_timer = None
 
 
 class Pool:
@@ -330,18 +350,19 @@ class Pool:
         self.max_idle = max_idle
         self._idle: list[UpstreamConnection] = []
 
-    async def acquire(self) -> UpstreamConnection:
-        while self._idle:
-            conn = self._idle.pop()
-            conn.unpark()
+    def take(self) -> UpstreamConnection | None:
+        """The most recently parked connection that is still open, if any."""
+        idle = self._idle
+        while idle:
+            conn = idle.pop()
             if not conn.closed:
                 return conn
-        return await self._connect()
+        return None
 
     def release(self, conn: UpstreamConnection) -> None:
         """Pool a connection only after its whole response was read and it may persist."""
         if conn.reusable and len(self._idle) < self.max_idle:
-            conn.park(self.idle_timeout)
+            conn.park()
             self._idle.append(conn)
         else:
             conn.close()
@@ -354,7 +375,7 @@ class Pool:
     def idle_count(self) -> int:
         return len(self._idle)
 
-    async def _connect(self) -> UpstreamConnection:
+    async def connect(self) -> UpstreamConnection:
         host, port = self.address.host, self.address.port
         try:
             async with asyncio.timeout(self.connect_timeout):
@@ -370,29 +391,28 @@ class Pool:
         return conn
 
 
-async def exchange(
+async def send(
     pool: Pool,
     method: bytes,
     head: bytes,
-    body: AsyncIterator[bytes] | None = None,
+    body: AsyncIterable[bytes] | None = None,
     *,
     chunked: bool = False,
-) -> tuple[UpstreamConnection, ResponseHead, bool]:
-    """Send one request and wait for its response head.
+) -> Exchange:
+    """Send one request and wait for its response head (`Exchange.head` once this returns).
 
-    Returns the connection (to relay the body from and then release), the head, and whether
-    the request body was sent whole. A request without a body that fails on a reused
-    connection before any response byte is retried once on a fresh one if it is idempotent
-    (RFC 9110 §9.2.2): the upstream may have closed the idle connection just as we sent.
+    A request without a body that fails on a reused connection before any response byte is
+    retried once on a fresh one if it is idempotent (RFC 9110 §9.2.2): the upstream may have
+    closed the idle connection just as we sent.
     """
     for attempt in (1, 2):
-        conn = await pool.acquire()
+        conn = pool.take() or await pool.connect()
         try:
-            conn.begin(method, head)
-            sent_whole = True
+            ex = conn.begin(method, head)
             if body is not None:
-                sent_whole = await conn.send_body(body, chunked)
-            return conn, await conn.response_head(), sent_whole
+                ex.sent_whole = await conn.send_body(body, chunked)
+            await ex.response
+            return ex
         except StaleConnection:
             conn.abort()
             if attempt == 1 and conn.requests > 1 and body is None and method in IDEMPOTENT:

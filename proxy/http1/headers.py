@@ -1,10 +1,9 @@
-"""Header rules: hop-by-hop stripping, identity headers, and encoding message heads."""
+"""Header rules: hop-by-hop stripping, identity headers, and the Date field."""
 
 from __future__ import annotations
 
 import time
 from email.utils import formatdate
-from http import HTTPStatus
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -90,20 +89,6 @@ def get(headers: Headers, name: bytes) -> bytes | None:
         if key == name:
             return value
     return None
-
-
-def encode_request_head(method: bytes, target: bytes, headers: Headers) -> bytes:
-    fields = b"".join([b"%s: %s\r\n" % pair for pair in headers])
-    return b"%s %s HTTP/1.1\r\n%s\r\n" % (method, target, fields)
-
-
-_REASONS = {int(s): s.phrase.encode() for s in HTTPStatus}
-
-
-def encode_response_head(status: int, headers: Headers) -> bytes:
-    """A whole response head as one bytes object, so it goes out in one write."""
-    fields = b"".join([b"%s: %s\r\n" % pair for pair in headers])
-    return b"HTTP/1.1 %d %s\r\n%s\r\n" % (status, _REASONS.get(status, b""), fields)
 
 
 _date: tuple[int, bytes] = (0, b"")

@@ -22,11 +22,11 @@ class Clock:
         return self.now
 
 
-class FakeConn:
-    def __init__(self, body: bytes) -> None:
-        self._body = body
+class FakeExchange:
+    def __init__(self, body: bytes, head: ResponseHead) -> None:
+        self._body, self.head = body, head
 
-    async def relay(self, sink) -> None:
+    async def relay_all(self, sink) -> None:
         if self._body:
             sink.body(self._body)
         sink.end()
@@ -36,21 +36,21 @@ class FakePool:
     """Stands for the auth service's replicas: records the connections given back."""
 
     def __init__(self) -> None:
-        self.released: list[FakeConn] = []
+        self.released: list[FakeExchange] = []
 
-    def release(self, conn: FakeConn) -> None:
-        self.released.append(conn)
+    def release(self, exchange: FakeExchange) -> None:
+        self.released.append(exchange)
 
 
 class FakeLease:
-    def __init__(self, pool: FakePool, conn: FakeConn, head: ResponseHead) -> None:
-        self.pool, self.conn, self.head = pool, conn, head
+    def __init__(self, pool: FakePool, exchange: FakeExchange) -> None:
+        self.pool, self.exchange = pool, exchange
 
     def __enter__(self) -> FakeLease:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.pool.release(self.conn)
+        self.pool.release(self.exchange)
 
 
 class AuthService:
@@ -60,7 +60,7 @@ class AuthService:
         self.requests: list[bytes] = []
         self.answers: list[tuple[int, list, bytes]] = []
         self.delay = 0.0
-        monkeypatch.setattr(access, "exchange", self._exchange)
+        monkeypatch.setattr(access, "send", self._send)
 
     def answer(self, status: int, user: bytes | None = None, left: bytes | None = None, body=b""):
         headers = []
@@ -70,12 +70,12 @@ class AuthService:
             headers.append((b"x-auth-seconds-left", left))
         self.answers.append((status, headers, body))
 
-    async def _exchange(self, replicas, method, head, body=None, *, chunked=False):
+    async def _send(self, replicas, method, head, body=None, *, chunked=False):
         self.requests.append(head)
         await asyncio.sleep(self.delay)
         status, headers, data = self.answers[0] if len(self.answers) == 1 else self.answers.pop(0)
         response = ResponseHead(status, headers, keep_alive=True, framing=Framing.LENGTH)
-        return FakeLease(replicas, FakeConn(data), response)
+        return FakeLease(replicas, FakeExchange(data, response))
 
 
 @pytest.fixture

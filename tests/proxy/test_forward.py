@@ -16,7 +16,7 @@ from proxy.forward import (
     upstream_headers,
 )
 from proxy.http1 import Framing, RequestHead, ResponseHead, ResponseParser
-from proxy.http1.headers import encode_request_head
+from proxy.http1.writer import encode_request_head
 from proxy.routing import Route, Upstream, route
 from tests.proxy.wire import message, parse
 

@@ -9,15 +9,8 @@ from __future__ import annotations
 import pytest
 
 from proxy.http1 import RequestHead, RequestParser, ResponseParser
-from proxy.http1.headers import (
-    HOP_BY_HOP,
-    connection_options,
-    encode_request_head,
-    encode_response_head,
-    get,
-    request_fields,
-    response_fields,
-)
+from proxy.http1.headers import HOP_BY_HOP, connection_options, get, request_fields, response_fields
+from proxy.http1.writer import encode_request_head, encode_response_head
 from tests.proxy.wire import message
 
 NO_OPTIONS: frozenset[bytes] = frozenset()

@@ -11,7 +11,7 @@ import pytest
 
 from proxy import errors
 from proxy.http1 import ExpectationFailed, ResponseParser
-from proxy.http1.headers import encode_response_head
+from proxy.http1.writer import encode_response_head
 from proxy.pages import error_response, render
 
 KEEP = [(b"Connection", b"keep-alive"), (b"Keep-Alive", b"timeout=5, max=99")]

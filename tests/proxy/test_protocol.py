@@ -74,8 +74,9 @@ class StubForwarder:
 
     async def forward(self, ex, client):
         size = 0
-        async for chunk in ex.body:
-            size += len(chunk)
+        if ex.body is not None:
+            async for chunk in ex.body:
+                size += len(chunk)
         if ex.head.path == b"/slow":
             await asyncio.sleep(0.05)
         if ex.head.path == b"/hang":  # a response whose upstream is held back for ever
@@ -127,7 +128,7 @@ class StubServer:
     def connection_closed(self, conn):
         pass
 
-    def log_exchange(self, conn, ex):
+    def log_transaction(self, conn, ex):
         self.logged.append((ex.status, ex.aborted))
         self.bytes_logged.append(ex.bytes_sent)
 

@@ -6,7 +6,7 @@ import asyncio
 
 from proxy import errors
 from proxy.config import Address
-from proxy.upstream import Pool, UpstreamConnection
+from proxy.upstream import Exchange, Pool, UpstreamConnection
 
 
 class FakeTransport:
@@ -65,25 +65,26 @@ def connection(p: Pool) -> tuple[UpstreamConnection, FakeTransport]:
     return conn, transport
 
 
-async def answered(conn: UpstreamConnection, response: bytes):
-    """Send a GET on `conn`, feed it `response`, and return the parsed head."""
-    conn.begin(b"GET", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+async def answered(conn: UpstreamConnection, response: bytes) -> Exchange:
+    """Send a GET on `conn`, feed it `response`, and return the exchange with its head."""
+    exchange = conn.begin(b"GET", b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     conn.data_received(response)
-    return await conn.response_head()
+    await exchange.response
+    return exchange
 
 
 def test_a_connection_paused_for_a_slow_client_reads_again_once_pooled():
     async def scenario():
         p = pool()
         conn, transport = connection(p)
-        head = await answered(conn, b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab")
+        exchange = await answered(conn, b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab")
         sink = Collect()
-        done = conn.relay(sink)
+        done = exchange.relay(sink)
         conn.pause_reading()  # the client's buffer filled up with the last bytes
         conn.data_received(b"cd")
         await done
         p.release(conn)
-        return head.status, bytes(sink.data), transport.reading, p.idle_count
+        return exchange.head.status, bytes(sink.data), transport.reading, p.idle_count
 
     assert asyncio.run(scenario()) == (200, b"abcd", True, 1)
 
@@ -94,8 +95,9 @@ def relaying(read_timeout: float, *, paused: bool, wait: float):
     async def scenario():
         p = pool(read_timeout=read_timeout)
         conn, _ = connection(p)
-        await answered(conn, b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab")
-        done = conn.relay(Collect())
+        exchange = await answered(conn, b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab")
+        done = exchange.relay(Collect())
+        assert done is not None
         if paused:
             conn.pause_reading()
         try:
@@ -123,8 +125,8 @@ def test_bytes_arriving_on_a_pooled_connection_retire_it():
     async def scenario():
         p = pool()
         conn, transport = connection(p)
-        await answered(conn, b"HTTP/1.1 204 No Content\r\n\r\n")
-        await conn.relay(Collect())
+        exchange = await answered(conn, b"HTTP/1.1 204 No Content\r\n\r\n")
+        assert exchange.relay(Collect()) is None  # complete with its head
         p.release(conn)
         conn.data_received(b"HTTP/1.1 200 OK\r\n")  # nobody asked
         return transport.closed, conn.closed

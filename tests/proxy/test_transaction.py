@@ -1,5 +1,5 @@
 """RequestBody flow control (pause above the high water mark, resume below the low one) and
-what an Exchange says about its body."""
+what a Transaction says about its body."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from proxy import errors
-from proxy.exchange import BODY_HIGH_WATER, BODY_LOW_WATER, Exchange, RequestBody
+from proxy.transaction import BODY_HIGH_WATER, BODY_LOW_WATER, RequestBody, Transaction
 
 
 class Flow:
@@ -133,13 +133,13 @@ def test_error_after_finish_means_incomplete():
 
 
 def test_exchange_without_body_has_nothing_unread():
-    ex = Exchange(1, None)
+    ex = Transaction(1, None)
     assert not ex.body_unread
 
 
 def test_exchange_body_unread_until_complete():
     body = RequestBody(lambda: None, lambda: None)
-    ex = Exchange(1, None, body)
+    ex = Transaction(1, None, body)
     assert ex.body_unread
     body.finish()
     assert not ex.body_unread
@@ -149,10 +149,10 @@ def test_exchange_with_failed_body_stays_unread():
     # The connection must then close: the rest of that body may still be on the wire.
     body = RequestBody(lambda: None, lambda: None)
     body.fail(errors.BadRequest())
-    assert Exchange(1, None, body).body_unread
+    assert Transaction(1, None, body).body_unread
 
 
 def test_exchange_defaults():
-    ex = Exchange(3, None)
+    ex = Transaction(3, None)
     assert (ex.number, ex.status, ex.bytes_sent, ex.user) == (3, 0, 0, b"-")
     assert not ex.response_started and not ex.close_after and ex.cache == "-"

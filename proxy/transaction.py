@@ -1,4 +1,5 @@
-"""One request/response exchange on a client connection, and its streaming request body."""
+"""One request and its response on a client connection (a transaction), and its streaming
+request body."""
 
 from __future__ import annotations
 
@@ -71,7 +72,7 @@ class RequestBody:
 
 
 @dataclass(slots=True, eq=False)
-class Exchange:
+class Transaction:
     """What the connection knows about one request while it is served, for the access log."""
 
     number: int  # 1-based position on its connection
