@@ -268,11 +268,13 @@ def write_png(path: Path, data: Result) -> None:
     ax.set_xscale("log", base=2)
     extremes = list(ratios)
     for i, (s, c) in enumerate(bars):
+        label_at = c["ratio"]
         whisker = _ratio_range(s["ours"], c["theirs"], s["unit"])
         if whisker and len(s["ours"].get("rounds", [])) > 1:
             ax.hlines(i, *whisker, colors="black", linewidth=1)
             extremes += whisker
-        ax.annotate(f" {c['ratio']:.2f}x", (c["ratio"], i), va="bottom", ha="left", fontsize=9)
+            label_at = max(label_at, whisker[1])  # past the whisker, not over it
+        ax.annotate(f" {c['ratio']:.2f}x", (label_at, i), va="center", ha="left", fontsize=9)
         if c["target_ratio"] is not None:
             ax.vlines(c["target_ratio"], i - 0.38, i + 0.38, colors="black", linestyles="dotted")
     ax.axvline(1.0, color="black", linewidth=1)
