@@ -16,8 +16,22 @@ STAMP := $(DEV_STAMP)
 # Debian packages the tests and the benchmark drive; installed only when missing.
 # postgresql: the auth store suite runs against a real server too (tests/auth_service).
 TEST_PACKAGES := docker-compose curl chromium fonts-liberation nginx wrk util-linux postgresql
+# `make bench-instructions` only: kept out of TEST_PACKAGES so `make test` installs no valgrind.
+INSTRUCTIONS_PACKAGES := nginx valgrind
 
-.PHONY: run test lint format scenarios scenarios-https compose-config bench bench-bruteforce clean adduser system-deps certs
+# $(call apt-missing,PACKAGES): apt-get install those of PACKAGES that are not installed.
+define apt-missing
+	@missing=""; for pkg in $(1); do \
+	  dpkg-query -W -f='$${Status}' "$$pkg" 2>/dev/null | grep -q "ok installed" || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+endef
+
+.PHONY: run test lint format scenarios scenarios-https compose-config bench bench-bruteforce bench-instructions clean adduser system-deps certs
 
 run: $(RUN_STAMP)
 	$(PY) run.py
@@ -82,6 +96,12 @@ $(DEV_STAMP): $(RUN_STAMP) requirements-dev.txt bench/requirements.txt
 bench: $(DEV_STAMP) system-deps
 	$(PY) -m bench.run $(BENCH_ARGS)
 
+# Callgrind's instruction count per proxied request, scenario 4's setup (our proxy under
+# valgrind, twice); writes bench/results/instructions.json. E.g. BENCH_ARGS="--requests 100,1100".
+bench-instructions: $(STAMP)
+	$(call apt-missing,$(INSTRUCTIONS_PACKAGES))
+	$(PY) -m bench.instructions $(BENCH_ARGS)
+
 # Brute force against the login through the proxy (issue 10); writes bench/results/bruteforce.json.
 bench-bruteforce: $(STAMP)
 	$(PY) -m bench.bruteforce $(BENCH_ARGS)
@@ -91,14 +111,7 @@ certs: $(STAMP)
 	$(PY) -m proxy.devcerts var/tls
 
 system-deps:
-	@missing=""; for pkg in $(TEST_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' "$$pkg" 2>/dev/null | grep -q "ok installed" || missing="$$missing $$pkg"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing Debian packages:$$missing"; \
-	  export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
+	$(call apt-missing,$(TEST_PACKAGES))
 # kubectl renders the Kubernetes manifests (tests/test_kubernetes.py); any kubectl will do,
 # and Debian's kubernetes-client (1.20) is the fallback when none is installed.
 	@command -v kubectl >/dev/null || { echo "installing Debian packages: kubernetes-client"; \

@@ -259,7 +259,20 @@ class Services:
         *,
         pinned: bool = True,
     ) -> Proc:
-        env = {
+        return Proc(
+            name,
+            self.python(["-m", "proxy"]),
+            log=self.tmp / f"{name}.log",
+            env=self.proxy_env(port, content_port, extra),
+            cpu=self.cores.sut if pinned else None,
+            port=port,
+        )
+
+    def proxy_env(
+        self, port: int, content_port: int, extra: Mapping[str, str] | None = None
+    ) -> dict[str, str]:
+        """Our proxy's settings in every bench: loopback upstreams, no access log."""
+        return {
             "PROXY_HOST": LOOPBACK,
             "PROXY_PORT": str(port),
             "AUTH_HOST": LOOPBACK,
@@ -270,14 +283,6 @@ class Services:
             "PROXY_ADMIN_PORT": str(free_port()),
             **(extra or {}),
         }
-        return Proc(
-            name,
-            self.python(["-m", "proxy"]),
-            log=self.tmp / f"{name}.log",
-            env=env,
-            cpu=self.cores.sut if pinned else None,
-            port=port,
-        )
 
     def staticfiles(self, root: Path, port: int) -> Proc:
         """Starlette's plain StaticFiles under uvicorn, with the content service's flags."""

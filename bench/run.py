@@ -1,12 +1,13 @@
 """`make bench`: run issue 4's scenarios for Gatehouse and its yardsticks in one run.
 
-    python -m bench.run [--duration 10] [--warmup 2] [--connections 64]
+    python -m bench.run [--duration 10] [--warmup 2] [--connections 64] [--rounds 3]
                         [--scenarios 1,2,4] [--smoke] [--out bench/results]
 
 Starts everything itself on free loopback ports (our three services, nginx doing the same
 job, a static nginx upstream for scenario 4, Starlette's StaticFiles for scenario 6), logs
 in once, and measures each scenario with wrk pinned to one core while the systems under
-test share the other. Prints a table and writes OUT/latest.json and OUT/latest.png.
+test share the other, in rounds that alternate which side goes first. Prints a table and
+writes OUT/latest.json, OUT/latest.md and OUT/latest.png.
 Exits 1 if any scenario failed or saw an error (non-2xx, socket errors, a lost connection).
 """
 
@@ -43,8 +44,24 @@ from bench.processes import (
 )
 from content_service.config import SHIPPED_SITE
 
-FULL = {"duration": 10, "warmup": 2, "connections": 64, "big_mb": 50, "hold": 5000, "load": 1000}
-SMOKE = {"duration": 1, "warmup": 0, "connections": 16, "big_mb": 4, "hold": 200, "load": 50}
+FULL = {
+    "duration": 10,
+    "warmup": 2,
+    "connections": 64,
+    "rounds": 3,
+    "big_mb": 50,
+    "hold": 5000,
+    "load": 1000,
+}
+SMOKE = {
+    "duration": 1,
+    "warmup": 0,
+    "connections": 16,
+    "rounds": 1,
+    "big_mb": 4,
+    "hold": 200,
+    "load": 50,
+}
 BIG_CONNECTIONS = 4  # scenario 3: a few parallel 50 MB downloads
 
 
@@ -53,6 +70,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=int, help="seconds per measured run (10; smoke 1)")
     parser.add_argument("--warmup", type=int, help="seconds of warm-up before each (2; smoke 0)")
     parser.add_argument("--connections", type=int, help="wrk connections (64; smoke 16)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help="measured runs per side, alternating which goes first (3; smoke 1)",
+    )
     parser.add_argument(
         "--scenarios",
         default=",".join(str(number) for number in scenarios.SCENARIOS),
@@ -73,7 +95,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--nginx-cache",
         action="store_true",
-        help="let nginx cache the content service's responses (proxy_cache), as our proxy does",
+        help="let nginx cache the content service's responses (proxy_cache) in every "
+        "scenario (1 and 2 always measure a caching nginx too, as row 1c/2c)",
     )
     args = parser.parse_args(argv)
     defaults = SMOKE if args.smoke else FULL
@@ -88,8 +111,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     unknown = set(args.scenario_ids) - set(scenarios.SCENARIOS)
     if unknown:
         parser.error(f"--scenarios: no scenario {sorted(unknown)}")
-    if args.duration < 1 or args.warmup < 0 or args.connections < 1:
-        parser.error("--duration must be >= 1 s, --warmup >= 0 s, --connections >= 1")
+    if args.duration < 1 or args.warmup < 0 or args.connections < 1 or args.rounds < 1:
+        parser.error(
+            "--duration must be >= 1 s, --warmup >= 0 s, --connections >= 1, --rounds >= 1"
+        )
     for pair in args.proxy_env:
         if "=" not in pair:
             parser.error(f"--proxy-env: expected NAME=VALUE, got {pair!r}")
@@ -169,6 +194,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             "duration": args.duration,
             "warmup": args.warmup,
             "connections": args.connections,
+            "rounds": args.rounds,
             "big_file_mb": args.big_mb,
             "hold": args.hold,
             "hold_load": args.hold_load,
@@ -206,6 +232,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
                 stack=stack,
                 proxy_env=dict(pair.split("=", 1) for pair in args.proxy_env),
                 nginx_cache=args.nginx_cache,
+                rounds=args.rounds,
             )
             for number in args.scenario_ids:
                 fn = scenarios.SCENARIOS[number]
@@ -239,6 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(report.format_table(data))
     out = args.out
     report.write_json(out / "latest.json", data)
+    report.write_markdown(out / "latest.md", data)
     try:
         report.write_png(out / "latest.png", data)
     except ImportError:
@@ -246,7 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "bench: matplotlib is missing (pip install -r bench/requirements.txt)", file=sys.stderr
         )
         return 1
-    print(f"\nwrote {out / 'latest.json'} and {out / 'latest.png'}", file=sys.stderr)
+    print(f"\nwrote latest.json, latest.md and latest.png in {out}", file=sys.stderr)
     return 1 if data["errors"] else 0
 
 

@@ -54,6 +54,12 @@ def test_smoke_run_measures_every_scenario_without_errors(tmp_path):
                 continue
             assert side["wrk"]["requests"] > 0, scenario
             assert side["value"] > 0, scenario
+    for number in (1, 2):  # also against nginx with proxy_cache, one round each in a smoke run
+        scenario = next(s for s in data["scenarios"] if s["id"] == number)
+        (cached,) = scenario["others"]
+        assert cached["row"] == f"{number}c" and cached["ratio"] > 0, scenario
+        assert len(cached["theirs"]["rounds"]) == len(scenario["ours"]["rounds"]) == 1, scenario
+    assert "1c " in done.stdout and "2c " in done.stdout, report
     held = next(s for s in data["scenarios"] if s["id"] == 5)
     for side in (held["ours"], held["theirs"]):
         hold = side["hold"]
