@@ -23,7 +23,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from proxy.http1 import Framing, RequestHead, ResponseHead
+from proxy.http1 import BY_LENGTH, NO_BODY, RequestHead, ResponseHead
 from proxy.http1.headers import Headers, get
 from proxy.sink import Sink
 
@@ -100,7 +100,7 @@ def freshness(response: ResponseHead, *, identified: bool = False) -> float:
     could have tailored the response to that user, so, as for a request with Authorization
     (RFC 9111 §3.5), only an explicit `public` or `s-maxage` makes it reusable for others.
     """
-    if response.status != 200 or response.framing not in (Framing.LENGTH, Framing.NONE):
+    if response.status != 200 or response.framing not in (BY_LENGTH, NO_BODY):
         return 0
     max_age = shared_max_age = None
     shareable = not identified

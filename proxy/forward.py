@@ -25,7 +25,7 @@ from proxy.cache import (
     not_modified_fields,
     request_key,
 )
-from proxy.http1 import Framing, RequestHead, ResponseHead
+from proxy.http1 import BY_LENGTH, CHUNKED, NO_BODY, RequestHead, ResponseHead
 from proxy.http1.headers import Headers, get, http_date, request_fields, response_fields
 from proxy.http1.writer import encode_request_head
 from proxy.replicas import ReplicaSet, send
@@ -93,7 +93,7 @@ class Forwarder:
             self._loop.time(),
             tls=client.tls,
             token=self._token,
-            keep_session_cookie=route.upstream is routing.Upstream.AUTH,
+            keep_session_cookie=route.to_auth,
         )
         outbound.append((REQUEST_ID, tx.request_id))
         stale = self._cache.stale(key) if key is not None else None
@@ -104,17 +104,17 @@ class Forwarder:
             client.send_continue()  # RFC 9110 §10.1.1: access is granted, so ask for the body
 
         request = encode_request_head(head.method, target, outbound)
-        trace.upstream_request(route.upstream.value, request)
+        trace.upstream_request(route.upstream_name, request)
         lease = await send(
             self._upstreams[route.upstream],
             head.method,
             request,
             body,
-            chunked=head.framing is Framing.CHUNKED,
+            chunked=head.framing is CHUNKED,
         )
         exchange = lease.exchange
         response = exchange.head
-        trace.upstream_response(route.upstream.value, response)
+        trace.upstream_response(route.upstream_name, response)
         if route.logout:
             # The session is over at the auth service: no cached verdict may outlive it here.
             self._auth.forget(cookie)
@@ -221,7 +221,7 @@ def upstream_headers(
     # Exactly one Host; an HTTP/1.0 client may send none (or an empty one), but an HTTP/1.1
     # upstream must get one (RFC 9112 §3.2).
     headers.insert(0, (b"Host", head.host or b"localhost"))
-    if head.framing is Framing.CHUNKED:
+    if head.framing is CHUNKED:
         headers.append((b"Transfer-Encoding", b"chunked"))
     headers.append((b"X-Forwarded-For", peer_ip))
     headers.append((b"X-Forwarded-Proto", b"https" if tls else b"http"))
@@ -240,7 +240,7 @@ def response_framing(head: RequestHead, response: ResponseHead) -> tuple[bool, b
     A body of unknown length goes out chunked to an HTTP/1.1 client; an HTTP/1.0 client
     knows no chunked coding, so its body ends when the connection does (RFC 9112 §6.3).
     """
-    if response.framing in (Framing.NONE, Framing.LENGTH):
+    if response.framing in (NO_BODY, BY_LENGTH):
         return False, False
     if head.version == b"1.1":
         return True, False

@@ -21,7 +21,7 @@ import time
 from typing import TYPE_CHECKING
 
 from proxy import errors
-from proxy.http1 import END, Body, Framing, RequestHead, RequestParser
+from proxy.http1 import END, NO_BODY, Body, RequestHead, RequestParser
 from proxy.http1.headers import Headers
 from proxy.http1.keepalive import CLOSE, KeepAlive
 from proxy.http1.writer import LAST_CHUNK, chunk, encode_response_head
@@ -68,6 +68,12 @@ class State(enum.Enum):
     CLOSED = "closed"  # closed, or closing after a parse error: no more reading
 
 
+# The members as module constants: in Python 3.11 each `State.X` is looked up through
+# EnumType.__getattr__, a hook written in Python (see http1.events.NO_BODY).
+IDLE, HEAD, BODY = State.IDLE, State.HEAD, State.BODY
+SERVING, SENDING, CLOSED = State.SERVING, State.SENDING, State.CLOSED
+
+
 # Why reading from the client is paused (plain strings: cheap to hash in the hot path).
 _PAUSE_BODY = "body"  # the request body buffer is full
 _PAUSE_PIPELINE = "pipeline"  # requests are queued behind the one being served
@@ -88,8 +94,9 @@ class ClientConnection(asyncio.Protocol):
         self._queue: collections.deque[Transaction] = collections.deque()
         self._receiving: Transaction | None = None  # whose body the parser is reading
         self._task: asyncio.Task[None] | None = None
+        self._next: asyncio.Future[None] | None = None  # the task waits for a request
         self._requests = 0
-        self.state = State.IDLE
+        self.state = IDLE
         self._since = 0.0  # when the state began
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
@@ -134,10 +141,10 @@ class ClientConnection(asyncio.Protocol):
             self._close()
             return
         self.id = self._server.connection_opened(self)
-        self._enter(State.IDLE)
+        self._enter(IDLE)
 
     def data_received(self, data: bytes) -> None:
-        if self.state is State.BODY:
+        if self.state is BODY:
             self._body_last = self._loop.time()
         for event in self._parser.feed(data):
             if type(event) is Body:
@@ -189,7 +196,7 @@ class ClientConnection(asyncio.Protocol):
     def _on_request(self, head: RequestHead) -> None:
         self._requests += 1
         tx = Transaction(self._requests, head)
-        if head.framing is not Framing.NONE:
+        if head.framing is not NO_BODY:
             tx.body = RequestBody(self._pause_body, self._resume_body)
             self._receiving = tx
         self._enqueue(tx)
@@ -205,57 +212,64 @@ class ClientConnection(asyncio.Protocol):
         self._requests += 1
         self._enqueue(Transaction(self._requests, None, error=error))
 
-    def _enqueue(self, ex: Transaction) -> None:
-        ex.started = time.perf_counter()
-        self._queue.append(ex)
+    def _enqueue(self, tx: Transaction) -> None:
+        tx.started = time.perf_counter()
+        self._queue.append(tx)
         if self._task is None:
             self._task = self._loop.create_task(self._serve())
+        elif self._next is not None:
+            self._next.set_result(None)  # the task wakes to this one; more queue up behind
+            self._next = None
         else:
             self._pause(_PAUSE_PIPELINE)
 
     # serving -------------------------------------------------------------------------------
 
     async def _serve(self) -> None:
-        try:
-            while self._queue and not self.closed:
-                ex = self._queue.popleft()
-                if not self._queue:
-                    self._resume(_PAUSE_PIPELINE)
-                if self._server.tracer is not None:
-                    self._server.tracer.serving(self.id, ex.number)
-                await self._serve_one(ex)
-                if ex.close_after:
-                    self._close()
-                    break
-        finally:
-            self._task = None
-            if not self.closed:
+        """The connection's one task, from its first request on: serves the requests in
+        order, then waits for the next one (a task per request would cost more than the
+        whole forwarding logic of a small request)."""
+        queue = self._queue
+        while not self.closed:
+            if not queue:
+                self._next = self._loop.create_future()
                 self._update_state()
-
-    async def _serve_one(self, ex: Transaction) -> None:
-        self._serving = ex
-        try:
+                await self._next
+                continue
+            tx = queue.popleft()
+            if not queue:
+                self._resume(_PAUSE_PIPELINE)
+            if self._server.tracer is not None:
+                self._server.tracer.serving(self.id, tx.number)
+            self._serving = tx
             try:
-                if ex.error is not None:
-                    raise ex.error
-                await self._server.forwarder.forward(ex, self)
-            except errors.ProxyError as error:
-                self._fail(ex, error)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.exception("conn=%d req=%d: unexpected error", self.id, ex.number)
-                self._fail(ex, errors.BadGateway(f"Internal error: {type(exc).__name__}."))
-            await self._flush()
-        finally:
-            # Every request gets its line, also when it was cut short (the task is cancelled
-            # when the client leaves): what reached the kernel, and why it ended early.
-            self._serving = None
-            if not ex.response_started and ex.aborted:
-                ex.status = 499  # nginx's "client closed request": nothing was sent
-            handed_body = self._handed_now() - ex.body_at
-            ex.bytes_sent = max(0, min(ex.bytes_sent, handed_body))
-            self._server.log_transaction(self, ex)
+                try:
+                    if tx.error is not None:
+                        raise tx.error
+                    await self._server.forwarder.forward(tx, self)
+                except errors.ProxyError as error:
+                    self._fail(tx, error)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.exception("conn=%d req=%d: unexpected error", self.id, tx.number)
+                    self._fail(tx, errors.BadGateway(f"Internal error: {type(exc).__name__}."))
+                await self._flush()
+            finally:
+                self._served(tx)
+            if tx.close_after:
+                self._close()
+                return
+
+    def _served(self, tx: Transaction) -> None:
+        """Every request gets its line, also when it was cut short (the task is cancelled
+        when the client leaves): what reached the kernel, and why it ended early."""
+        self._serving = None
+        if not tx.response_started and tx.aborted:
+            tx.status = 499  # nginx's "client closed request": nothing was sent
+        handed_body = self._handed_now() - tx.body_at
+        tx.bytes_sent = max(0, min(tx.bytes_sent, handed_body))
+        self._server.log_transaction(self, tx)
 
     async def _flush(self) -> None:
         """Wait until our write buffer is empty: the response is complete only once all of
@@ -390,7 +404,7 @@ class ClientConnection(asyncio.Protocol):
 
     def close_if_idle(self) -> None:
         """For shutdown: close now unless a request is being served or arriving."""
-        if self._task is None and not self._parser.in_head and not self._parser.in_body:
+        if self._serving is None and not self._queue and not self._parser.in_head:
             self._close()
 
     def _pause_body(self) -> None:
@@ -422,44 +436,44 @@ class ClientConnection(asyncio.Protocol):
 
     def _update_state(self) -> None:
         if self.closed or _PAUSE_STOPPED in self._paused:
-            state = State.CLOSED
+            state = CLOSED
         elif self._parser.in_head:
-            state = State.HEAD
+            state = HEAD
         elif self._parser.in_body and not self._paused:
-            state = State.BODY
-        elif self._task is None:
-            state = State.IDLE
+            state = BODY
+        elif self._serving is None and not self._queue:
+            state = IDLE
         elif self._write_paused:
-            state = State.SENDING
+            state = SENDING
         else:
-            state = State.SERVING
+            state = SERVING
         if state is not self.state:
             self._enter(state)
 
     def _enter(self, state: State) -> None:
         previous, self.state = self.state, state
         now = self._since = self._loop.time()
-        if previous is State.IDLE:
+        if previous is IDLE:
             self._server.idle.pop(self, None)
-        if state is State.IDLE:
+        if state is IDLE:
             if self._requests:
                 # Between requests (not a fresh connection, whose request may be on its way
                 # already): newest last, so the longest idle is reclaimed first.
                 self._server.idle[self] = None
             self._schedule(now + self._settings.keepalive_timeout)
-        elif state is State.HEAD:
+        elif state is HEAD:
             self._schedule(now + self._settings.header_timeout)
-        elif state is State.BODY:
+        elif state is BODY:
             # A new stretch of body: time spent paused by our own flow control (the
             # upstream is slow to take it) is not held against the client.
             self._body_last = now
             assert self._receiving is not None and self._receiving.body is not None
             self._body_base = self._receiving.body.received
             self._schedule(now + self._settings.body_timeout)
-        elif state is State.SENDING:
+        elif state is SENDING:
             self._send_fresh = True  # the first check takes the measure
             self._schedule(now + self._settings.send_timeout / SEND_CHECKS)
-        elif state is State.CLOSED:
+        elif state is CLOSED:
             self._cancel_timer()
         # SERVING: no deadline of the client's; a timer already armed finds that out.
 
@@ -480,7 +494,7 @@ class ClientConnection(asyncio.Protocol):
         now = self._loop.time()
         state = self.state
         settings = self._settings
-        if state is State.SENDING:
+        if state is SENDING:
             self._send_progress(now)
             if now - self._send_since < settings.send_timeout + self._send_grace:
                 self._schedule(now + settings.send_timeout / SEND_CHECKS)
@@ -490,20 +504,20 @@ class ClientConnection(asyncio.Protocol):
             )
             self._abort("timeout")
             return
-        if state is State.IDLE:
+        if state is IDLE:
             deadline = self._since + settings.keepalive_timeout
-        elif state is State.HEAD:
+        elif state is HEAD:
             deadline = self._since + settings.header_timeout
-        elif state is State.BODY:
+        elif state is BODY:
             deadline = self._body_deadline()
         else:
             return  # SERVING or CLOSED: nothing to time; entering a timed state re-arms
         if now < deadline:
             self._schedule(deadline)
-        elif state is State.IDLE:
+        elif state is IDLE:
             self._close()
         else:
-            what = "header section" if state is State.HEAD else "request body"
+            what = "header section" if state is HEAD else "request body"
             self._on_parse_error(errors.RequestTimeout(f"The {what} did not arrive in time."))
 
     def _send_progress(self, now: float) -> None:

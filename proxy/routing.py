@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class Upstream(enum.Enum):
@@ -20,22 +20,28 @@ class Route:
     home: bool = False
     # `POST /logout`: the proxy drops its cached verdicts for the session as it passes.
     logout: bool = False
+    # Worked out once per route (routes are remembered, see `route`):
+    # Whether the answer depends on the session: protected routes, and the home page,
+    # which is the secret page for a logged-in user. The access check looks the session up
+    # for these, and their responses are private to the browser.
+    per_session: bool = field(init=False)
+    # For metrics: auth, home, public or protected.
+    label: str = field(init=False)
+    to_auth: bool = field(init=False)  # the auth service answers it
+    upstream_name: str = field(init=False)
 
-    @property
-    def per_session(self) -> bool:
-        """Whether the answer depends on the session: protected routes, and the home page,
-        which is the secret page for a logged-in user. The access check looks the session
-        up for these, and their responses are private to the browser."""
-        return not self.public or self.home
-
-    @property
-    def label(self) -> str:
-        """For metrics: auth, home, public or protected."""
-        if self.upstream is Upstream.AUTH:
-            return "auth"
-        if self.home:
-            return "home"
-        return "public" if self.public else "protected"
+    def __post_init__(self) -> None:
+        to_auth = self.upstream is Upstream.AUTH
+        if to_auth:
+            label = "auth"
+        elif self.home:
+            label = "home"
+        else:
+            label = "public" if self.public else "protected"
+        object.__setattr__(self, "per_session", not self.public or self.home)
+        object.__setattr__(self, "label", label)
+        object.__setattr__(self, "to_auth", to_auth)
+        object.__setattr__(self, "upstream_name", self.upstream.value)
 
 
 _AUTH_ROUTES = frozenset({(b"POST", b"/login"), (b"POST", b"/logout"), (b"GET", b"/cookie.html")})

@@ -134,6 +134,10 @@ class _State(enum.Enum):
     CLOSED = "closed"
 
 
+# Looked up once (see http1.events.NO_BODY for why).
+_IDLE, _BUSY, _CLOSED = _State.IDLE, _State.BUSY, _State.CLOSED
+
+
 class UpstreamConnection(asyncio.BufferedProtocol):
     """One HTTP/1.1 connection to an upstream, carrying one `Exchange` at a time.
 
@@ -149,7 +153,7 @@ class UpstreamConnection(asyncio.BufferedProtocol):
         self._parser = ResponseParser()
         self.exchange: Exchange | None = None
         self.requests = 0  # exchanges begun on this connection; > 1 means it was reused
-        self.state = _State.IDLE
+        self.state = _IDLE
         self._since = 0.0  # last activity (BUSY) or when it was parked (IDLE)
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
@@ -159,7 +163,7 @@ class UpstreamConnection(asyncio.BufferedProtocol):
 
     @property
     def closed(self) -> bool:
-        return self.state is _State.CLOSED
+        return self.state is _CLOSED
 
     # asyncio callbacks ---------------------------------------------------------------------
 
@@ -190,7 +194,7 @@ class UpstreamConnection(asyncio.BufferedProtocol):
         return False  # close our side too; connection_lost follows
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.state = _State.CLOSED
+        self.state = _CLOSED
         self._cancel_timer()
         if self._drain is not None and not self._drain.done():
             self._drain.set_result(None)
@@ -218,7 +222,7 @@ class UpstreamConnection(asyncio.BufferedProtocol):
         self.requests += 1
         self._parser.start(method)
         self.exchange = ex = Exchange(self)
-        self.state = _State.BUSY
+        self.state = _BUSY
         self._send((head,))
         self._schedule(self._since + self.pool.read_timeout)
         return ex
@@ -255,13 +259,13 @@ class UpstreamConnection(asyncio.BufferedProtocol):
             self.transport.resume_reading()
 
     def close(self) -> None:
-        self.state = _State.CLOSED
+        self.state = _CLOSED
         self._cancel_timer()
         if self.transport is not None:
             self.transport.close()
 
     def abort(self) -> None:
-        self.state = _State.CLOSED
+        self.state = _CLOSED
         self._cancel_timer()
         if self.transport is not None:
             self.transport.abort()
@@ -271,7 +275,7 @@ class UpstreamConnection(asyncio.BufferedProtocol):
     def park(self) -> None:
         """Into the pool: idle until taken again or the idle timeout passes."""
         self.exchange = None
-        self.state = _State.IDLE
+        self.state = _IDLE
         self._since = self.loop.time()
         # The last body bytes may have paused us for a slow client just before the end; an
         # idle connection must read, to notice the upstream closing it or stray bytes.
@@ -297,12 +301,12 @@ class UpstreamConnection(asyncio.BufferedProtocol):
         reading (issue 9)."""
         self._timer = None
         now = self.loop.time()
-        if self.state is _State.IDLE:
+        if self.state is _IDLE:
             if now >= self._since + self.pool.idle_timeout:
                 self.close()
             else:
                 self._schedule(self._since + self.pool.idle_timeout)
-        elif self.state is _State.BUSY:
+        elif self.state is _BUSY:
             if self._reading_paused:
                 self._schedule(now + self.pool.read_timeout)
             elif now >= self._since + self.pool.read_timeout:

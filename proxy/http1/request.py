@@ -14,7 +14,16 @@ import enum
 import httptools
 
 from proxy import errors
-from proxy.http1.events import END, Body, Framing, Limits, RequestEvent, RequestHead
+from proxy.http1.events import (
+    BY_LENGTH,
+    CHUNKED,
+    END,
+    NO_BODY,
+    Body,
+    Limits,
+    RequestEvent,
+    RequestHead,
+)
 from proxy.http1.headers import connection_options
 
 _HOST_FORBIDDEN = frozenset(b" \t/\\@?#")
@@ -236,7 +245,7 @@ class RequestParser:
             # (allowed only for URIs without one) names no site at all.
             raise errors.BadRequest("The Host header must not be empty.")
 
-        framing = Framing.NONE
+        framing = NO_BODY
         if transfer_encoding is not None:
             # RFC 9112 §6.1: a 1.0 recipient cannot be trusted with Transfer-Encoding, and
             # the only coding we relay is `chunked` on its own.
@@ -244,13 +253,13 @@ class RequestParser:
                 raise errors.BadRequest("Transfer-Encoding is not allowed in HTTP/1.0.")
             if transfer_encoding.strip(b" ").lower() != b"chunked":
                 raise errors.NotImplementedByProxy("Only Transfer-Encoding: chunked is supported.")
-            framing = Framing.CHUNKED
+            framing = CHUNKED
         elif content_length:
             if content_length > self._limits.max_body_bytes:
                 raise errors.PayloadTooLarge()
-            framing = Framing.LENGTH
+            framing = BY_LENGTH
 
-        if parser.should_upgrade() and framing is not Framing.NONE:
+        if parser.should_upgrade() and framing is not NO_BODY:
             # llhttp hands the bytes after such a head back as the new protocol's data, so
             # a body here would be parsed as the next request (smuggling).
             raise errors.BadRequest("A request asking to switch protocols cannot have a body.")
@@ -260,7 +269,7 @@ class RequestParser:
             if expect.strip(b" \t").lower() != b"100-continue":
                 raise ExpectationFailed()
             # RFC 9110 §10.1.1: a 1.0 client cannot understand 100 Continue; ignore it.
-            expect_continue = framing is not Framing.NONE and version == b"1.1"
+            expect_continue = framing is not NO_BODY and version == b"1.1"
 
         return RequestHead(
             method=method,

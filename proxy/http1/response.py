@@ -7,7 +7,17 @@ from dataclasses import dataclass, field
 import httptools
 
 from proxy import errors
-from proxy.http1.events import END, Body, Framing, ResponseEvent, ResponseHead
+from proxy.http1.events import (
+    BY_LENGTH,
+    CHUNKED,
+    END,
+    NO_BODY,
+    TO_CLOSE,
+    Body,
+    Framing,
+    ResponseEvent,
+    ResponseHead,
+)
 from proxy.http1.headers import connection_options
 
 
@@ -74,7 +84,7 @@ class ResponseParser:
         except httptools.HttpParserError as exc:
             self._failed = True
             self._events.append(errors.BadGateway(f"The upstream sent a broken response: {exc}."))
-        if self._framing is Framing.LENGTH and not self.complete and not self._failed:
+        if self._framing is BY_LENGTH and not self.complete and not self._failed:
             # From here on the rest of a Content-Length body is known by its size alone.
             self._length_left = (self._message_length or 0) - self._body_seen
         events, self._events = self._events, []
@@ -103,7 +113,7 @@ class ResponseParser:
         anywhere else in a response (a short body must never look complete)."""
         if self.complete:
             return []
-        if self._framing is Framing.CLOSE:
+        if self._framing is TO_CLOSE:
             self.complete = True
             return [END]
         return [errors.BadGateway("The upstream closed the connection mid-response.")]
@@ -137,22 +147,22 @@ class ResponseParser:
         if status < 200:
             return
         content_length = None
-        framing = Framing.CLOSE
+        framing = TO_CLOSE
         connection: list[bytes] = []
         for name, value in self._message.headers:
             if name == b"connection":
                 connection.append(value)
             elif name == b"content-length":
                 content_length = int(value)
-                framing = Framing.LENGTH
+                framing = BY_LENGTH
             elif name == b"transfer-encoding":
                 if value.strip(b" \t").lower() != b"chunked":
                     self._stop("Unsupported upstream transfer coding.")
-                framing = Framing.CHUNKED
+                framing = CHUNKED
         # RFC 9110 §6.4.1: HEAD responses, 204 and 304 never have content.
         no_content = self._head_request or status in (204, 304)
-        if no_content or (framing is Framing.LENGTH and content_length == 0):
-            framing = Framing.NONE
+        if no_content or (framing is BY_LENGTH and content_length == 0):
+            framing = NO_BODY
         self._framing = framing
         self._message_length = content_length
         self._events.append(

@@ -15,9 +15,15 @@ def chunk(data: bytes) -> tuple[bytes, bytes, bytes]:
     return b"%x\r\n" % len(data), data, b"\r\n"
 
 
+def _fields(headers: Headers) -> bytes:
+    """The field lines, each ending in CRLF (joined in C: no format string per field)."""
+    if not headers:
+        return b""
+    return b"\r\n".join(map(b": ".join, headers)) + b"\r\n"
+
+
 def encode_request_head(method: bytes, target: bytes, headers: Headers) -> bytes:
-    fields = b"".join([b"%s: %s\r\n" % pair for pair in headers])
-    return b"%s %s HTTP/1.1\r\n%s\r\n" % (method, target, fields)
+    return b"%s %s HTTP/1.1\r\n%s\r\n" % (method, target, _fields(headers))
 
 
 _REASONS = {int(s): s.phrase.encode() for s in HTTPStatus}
@@ -25,5 +31,4 @@ _REASONS = {int(s): s.phrase.encode() for s in HTTPStatus}
 
 def encode_response_head(status: int, headers: Headers) -> bytes:
     """A whole response head as one bytes object, so it goes out in one write."""
-    fields = b"".join([b"%s: %s\r\n" % pair for pair in headers])
-    return b"HTTP/1.1 %d %s\r\n%s\r\n" % (status, _REASONS.get(status, b""), fields)
+    return b"HTTP/1.1 %d %s\r\n%s\r\n" % (status, _REASONS.get(status, b""), _fields(headers))
