@@ -41,6 +41,10 @@ class _State(enum.Enum):
     DONE = 3  # after an error: nothing more is parsed
 
 
+# Looked up once (see events.NO_BODY for why).
+_IDLE, _HEAD, _BODY, _DONE = _State.IDLE, _State.HEAD, _State.BODY, _State.DONE
+
+
 class _Stop(Exception):
     """Raised from a callback to stop llhttp; the reason is kept on the parser."""
 
@@ -57,7 +61,7 @@ class RequestParser:
         self._limits = limits or Limits()
         self._parser = httptools.HttpRequestParser(self)
         self._events: list[RequestEvent] = []
-        self._state = _State.IDLE
+        self._state = _IDLE
         self._error: errors.ProxyError | None = None
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
@@ -71,14 +75,14 @@ class RequestParser:
     @property
     def in_head(self) -> bool:
         """A request head has begun but is not complete (the header deadline runs)."""
-        return self._state is _State.HEAD
+        return self._state is _HEAD
 
     @property
     def in_body(self) -> bool:
-        return self._state is _State.BODY
+        return self._state is _BODY
 
     def feed(self, data: bytes) -> list[RequestEvent]:
-        if self._state is _State.DONE:
+        if self._state is _DONE:
             return []
         size = len(data)
         state_before, begins_before = self._state, self._begins
@@ -96,7 +100,7 @@ class RequestParser:
             except httptools.HttpParserError as exc:
                 self._fail(self._error or _classify(exc))
                 break
-        if self._state is _State.HEAD:
+        if self._state is _HEAD:
             self._count_head_bytes(size, state_before, self._begins - begins_before)
         elif in_trailers_before and self._in_trailers:
             # Likewise for a trailer section (RFC 9112 §7.1.2), which llhttp buffers the same
@@ -117,13 +121,13 @@ class RequestParser:
         """
         if begins == 0:
             self._raw_head_bytes += size
-        elif begins == 1 and state_before is _State.IDLE:
+        elif begins == 1 and state_before is _IDLE:
             self._raw_head_bytes = size
         if self._raw_head_bytes > self._limits.max_request_line + self._limits.max_header_bytes:
             self._fail(errors.HeaderFieldsTooLarge())
 
     def _fail(self, error: errors.ProxyError) -> None:
-        self._state = _State.DONE
+        self._state = _DONE
         self._events.append(error)
 
     def _raise(self, error: errors.ProxyError) -> None:
@@ -134,7 +138,7 @@ class RequestParser:
 
     def on_message_begin(self) -> None:
         self._begins += 1
-        self._state = _State.HEAD
+        self._state = _HEAD
         self._in_trailers = False
         self._trailer_bytes = self._trailer_fields = 0
         self._url = b""
@@ -149,7 +153,7 @@ class RequestParser:
             self._raise(errors.URITooLong())
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if self._state is not _State.HEAD:
+        if self._state is not _HEAD:
             # A trailer field of a chunked body: counted, not forwarded (RFC 9112 §7.1.2).
             self._trailer_bytes += len(name) + len(value) + 4
             self._trailer_fields += 1
@@ -171,7 +175,7 @@ class RequestParser:
             head = self._build_head()
         except errors.ProxyError as error:
             self._raise(error)
-        self._state = _State.BODY
+        self._state = _BODY
         self._events.append(head)
 
     def on_chunk_header(self) -> None:
@@ -189,7 +193,7 @@ class RequestParser:
         self._events.append(Body(body))
 
     def on_message_complete(self) -> None:
-        self._state = _State.IDLE
+        self._state = _IDLE
         self._events.append(END)
 
     # validation ----------------------------------------------------------------------------
