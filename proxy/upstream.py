@@ -110,8 +110,7 @@ class Exchange:
             if not self.response.done():
                 self.response.set_result(event)
         else:
-            assert isinstance(event, errors.ProxyError)
-            self.fail(event)
+            self.fail(errors.BadGateway(str(event)))  # a BrokenResponse
 
     def fail(self, error: errors.ProxyError) -> None:
         self.keep_alive = False

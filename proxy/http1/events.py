@@ -70,6 +70,11 @@ class Body:
     data: bytes
 
 
+class BrokenResponse(Exception):
+    """The upstream's bytes are not a valid response to the request sent (the proxy maps
+    this to 502 Bad Gateway)."""
+
+
 class EndOfMessage:
     __slots__ = ()
 
@@ -80,4 +85,4 @@ class EndOfMessage:
 END = EndOfMessage()
 
 RequestEvent = RequestHead | Body | EndOfMessage | errors.ProxyError
-ResponseEvent = ResponseHead | Body | EndOfMessage | errors.ProxyError
+ResponseEvent = ResponseHead | Body | EndOfMessage | BrokenResponse

@@ -12,6 +12,7 @@ import pytest
 from proxy import errors
 from proxy.http1 import (
     END,
+    BrokenResponse,
     Framing,
     Limits,
     RequestHead,
@@ -825,9 +826,8 @@ def test_200_to_an_upgrade_request_is_a_plain_response():
 
 
 def test_switching_protocols_is_an_error():
-    assert kinds(respond(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n")) == [
-        502
-    ]
+    raw = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n"
+    assert kinds(respond(raw)) == ["broken"]
 
 
 @pytest.mark.parametrize(
@@ -845,7 +845,7 @@ def test_switching_protocols_is_an_error():
 )
 def test_truncated_response_then_eof_is_an_error(raw):
     events = respond(raw, eof=True)
-    assert kinds(events)[-1] == 502 and "end" not in kinds(events)
+    assert kinds(events)[-1] == "broken" and "end" not in kinds(events)
 
 
 def test_eof_after_a_complete_response_is_fine():
@@ -882,14 +882,14 @@ def test_eof_after_a_complete_response_is_fine():
 )
 def test_malformed_response_is_an_error(raw):
     events = respond(raw)
-    assert kinds(events)[-1] == 502 and "end" not in kinds(events)
-    assert isinstance(events[-1], errors.BadGateway)
+    assert kinds(events)[-1] == "broken" and "end" not in kinds(events)
+    assert isinstance(events[-1], BrokenResponse)
 
 
 @pytest.mark.parametrize("status", [b"099", b"999"])
 def test_status_outside_100_to_599_is_an_error(status):
     # RFC 9110 §15; relayed, 099 would even go out as the two-digit `HTTP/1.1 99`.
-    assert kinds(respond(b"HTTP/1.1 " + status + b" X\r\nContent-Length: 0\r\n\r\n")) == [502]
+    assert kinds(respond(b"HTTP/1.1 " + status + b" X\r\nContent-Length: 0\r\n\r\n")) == ["broken"]
 
 
 def test_bytes_after_the_response_are_not_another_response():
@@ -900,12 +900,12 @@ def test_bytes_after_the_response_are_not_another_response():
         + b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb"
     )
     events = respond(raw)
-    assert kinds(events) == ["head", "body", "end", 502]
+    assert kinds(events) == ["head", "body", "end", "broken"]
 
 
 def test_body_after_a_head_response_is_an_error():
     events = respond(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc", method=b"HEAD")
-    assert kinds(events) == ["head", "end", 502]
+    assert kinds(events) == ["head", "end", "broken"]
 
 
 def test_not_started_before_any_byte():
@@ -946,7 +946,7 @@ def test_bytes_beyond_the_length_are_an_error():
     parser = ResponseParser()
     parser.start(b"GET")
     parser.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nab")
-    assert kinds(parser.feed(b"cdEXTRA")) == ["body", "end", 502]
+    assert kinds(parser.feed(b"cdEXTRA")) == ["body", "end", "broken"]
 
 
 def test_next_response_after_a_passed_through_body():
@@ -964,4 +964,4 @@ def test_short_passed_through_body_then_eof_is_an_error():
     parser.start(b"GET")
     parser.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nab")
     parser.feed(b"cd")
-    assert kinds(parser.feed_eof()) == [502]
+    assert kinds(parser.feed_eof()) == ["broken"]

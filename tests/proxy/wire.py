@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from proxy import errors
-from proxy.http1 import END, Body, Limits, RequestHead, RequestParser, ResponseHead
+from proxy.http1 import END, Body, BrokenResponse, Limits, RequestHead, RequestParser, ResponseHead
 
 CRLF = b"\r\n"
 
@@ -54,6 +54,8 @@ def kinds(events: list) -> list:
             out.append("end")
         elif isinstance(event, errors.ProxyError):
             out.append(event.status)
+        elif isinstance(event, BrokenResponse):
+            out.append("broken")
         else:  # pragma: no cover - would be a bug in the parser
             out.append(repr(event))
     return out
