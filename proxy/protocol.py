@@ -254,7 +254,8 @@ class ClientConnection(asyncio.Protocol):
                 except Exception as exc:
                     log.exception("conn=%d req=%d: unexpected error", self.id, tx.number)
                     self._fail(tx, errors.BadGateway(f"Internal error: {type(exc).__name__}."))
-                await self._flush()
+                if self.transport is not None and self.transport.get_write_buffer_size():
+                    await self._flush()
             finally:
                 self._served(tx)
             if tx.close_after:

@@ -44,9 +44,17 @@ _REQUEST_DROP_PREFIXES = (b"proxy-", *IDENTITY_PREFIXES)
 
 def connection_options(values: list[bytes]) -> frozenset[bytes]:
     """The lower-cased field names listed in `Connection` field values (RFC 9110 §7.6.1)."""
+    if len(values) == 1 and (known := _COMMON_OPTIONS.get(values[0])) is not None:
+        return known  # nearly every message: one `keep-alive` or `close`
     return frozenset(
         token for value in values for t in value.split(b",") if (token := t.strip(b" \t").lower())
     )
+
+
+_COMMON_OPTIONS = {
+    value: frozenset({value.lower()})
+    for value in (b"keep-alive", b"close", b"Keep-Alive", b"Close")
+}
 
 
 def request_fields(headers: Headers, connection: frozenset[bytes]) -> Headers:

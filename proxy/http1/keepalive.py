@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from proxy.http1.headers import Headers
 
 CLOSE: tuple[tuple[bytes, bytes], ...] = ((b"Connection", b"close"),)
+KEEP_ALIVE = (b"Connection", b"keep-alive")
 
 
 @dataclass(slots=True)
@@ -29,9 +30,8 @@ class KeepAlive:
         if force_close or not client_keeps_alive or self.served >= self.max_requests:
             return list(CLOSE), True
         # The timeout is a hint in whole seconds; rounding down keeps clients on the safe side.
-        timeout = int(self.timeout)
-        keep_alive = b"timeout=%d, max=%d" % (timeout, self.remaining)
-        return [(b"Connection", b"keep-alive"), (b"Keep-Alive", keep_alive)], False
+        keep_alive = b"timeout=%d, max=%d" % (self.timeout, self.max_requests - self.served)
+        return [KEEP_ALIVE, (b"Keep-Alive", keep_alive)], False
 
     @property
     def remaining(self) -> int:
