@@ -18,7 +18,7 @@ import socket
 import struct
 import termios
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from proxy import errors
 from proxy.http1 import END, NO_BODY, Body, RequestHead, RequestParser
@@ -123,7 +123,8 @@ class ClientConnection(asyncio.Protocol):
     # asyncio callbacks ---------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        # A stream transport (uvloop's do not subclass asyncio's classes, hence the cast).
+        self.transport = transport = cast(asyncio.Transport, transport)
         self.tls = transport.get_extra_info("sslcontext") is not None
         # uvloop's TLS transport pauses at size >= high where its TCP one pauses at
         # size > high: with 0 it would pause on an empty buffer and never resume.

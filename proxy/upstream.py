@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import enum
 from collections.abc import AsyncIterable
+from typing import cast
 
 from proxy import errors
 from proxy.config import Address
@@ -167,7 +168,8 @@ class UpstreamConnection(asyncio.BufferedProtocol):
     # asyncio callbacks ---------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        # A stream transport (uvloop's do not subclass asyncio's classes, hence the cast).
+        self.transport = cast(asyncio.Transport, transport)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return _READ_BUFFER
