@@ -228,8 +228,9 @@ class ClientConnection(asyncio.Protocol):
 
     async def _serve(self) -> None:
         """The connection's one task, from its first request on: serves the requests in
-        order, then waits for the next one (a task per request would cost more than the
-        whole forwarding logic of a small request)."""
+        order, then waits for the next one. A task per request cost about 8,000 CPU
+        instructions more per request (callgrind), with its entry in asyncio's set of all
+        tasks."""
         queue = self._queue
         while not self.closed:
             if not queue:
@@ -285,11 +286,11 @@ class ClientConnection(asyncio.Protocol):
         finally:
             self._flushed = None
 
-    def _fail(self, ex: Transaction, error: errors.ProxyError) -> None:
+    def _fail(self, tx: Transaction, error: errors.ProxyError) -> None:
         """Answer with an error page, or abort if a response head already went out (a
         second status would be read as the start of the next response)."""
-        if ex.response_started:
-            ex.close_after = True
+        if tx.response_started:
+            tx.close_after = True
             if isinstance(error, errors.UpstreamError):
                 self._abort("upstream")
             elif isinstance(error, errors.RequestTimeout):
@@ -297,19 +298,19 @@ class ClientConnection(asyncio.Protocol):
             else:
                 self._abort("client")
             return
-        head_only = ex.head is not None and ex.head.method == b"HEAD"
-        connection = self._connection_headers(ex, force_close=error.close or ex.body_unread)
-        ex.status = error.status
-        ex.response_started = True
+        head_only = tx.head is not None and tx.head.method == b"HEAD"
+        connection = self._connection_headers(tx, force_close=error.close or tx.body_unread)
+        tx.status = error.status
+        tx.response_started = True
         headers, body = error_response(error, connection)
-        if ex.request_id:
-            headers.append((REQUEST_ID, ex.request_id))
-        head = self._encode_head(ex, error.status, headers)
-        ex.body_at = self._written + len(head)
+        if tx.request_id:
+            headers.append((REQUEST_ID, tx.request_id))
+        head = self._encode_head(tx, error.status, headers)
+        tx.body_at = self._written + len(head)
         if head_only:
             self._write(head)
         else:
-            ex.bytes_sent = len(body)
+            tx.bytes_sent = len(body)
             self._write(head + body)
 
     # what the forwarder uses ---------------------------------------------------------------
@@ -318,21 +319,21 @@ class ClientConnection(asyncio.Protocol):
         self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def begin_response(
-        self, ex: Transaction, status: int, headers: Headers, *, chunked: bool, close: bool
+        self, tx: Transaction, status: int, headers: Headers, *, chunked: bool, close: bool
     ) -> _ResponseWriter:
-        headers += self._connection_headers(ex, force_close=close or ex.body_unread)
-        if ex.request_id:
-            headers.append((REQUEST_ID, ex.request_id))
-        ex.status = status
-        ex.response_started = True
-        head = self._encode_head(ex, status, headers)
-        ex.body_at = self._written + len(head)  # the writer sends the head first
-        return _ResponseWriter(self, ex, chunked, head)
+        headers += self._connection_headers(tx, force_close=close or tx.body_unread)
+        if tx.request_id:
+            headers.append((REQUEST_ID, tx.request_id))
+        tx.status = status
+        tx.response_started = True
+        head = self._encode_head(tx, status, headers)
+        tx.body_at = self._written + len(head)  # the writer sends the head first
+        return _ResponseWriter(self, tx, chunked, head)
 
-    def _encode_head(self, ex: Transaction, status: int, headers: Headers) -> bytes:
+    def _encode_head(self, tx: Transaction, status: int, headers: Headers) -> bytes:
         head = encode_response_head(status, headers)
         if self._server.tracer is not None:
-            self._server.tracer.response(self.id, ex.number, head, self.keepalive.remaining)
+            self._server.tracer.response(self.id, tx.number, head, self.keepalive.remaining)
         return head
 
     def relay_from(self, conn: UpstreamConnection | None) -> None:
@@ -341,9 +342,9 @@ class ClientConnection(asyncio.Protocol):
         if conn is not None and self._write_paused:
             conn.pause_reading()
 
-    def _connection_headers(self, ex: Transaction, *, force_close: bool) -> Headers:
-        wants_keep_alive = ex.head is not None and ex.head.keep_alive
-        headers, ex.close_after = self.keepalive.next_response(
+    def _connection_headers(self, tx: Transaction, *, force_close: bool) -> Headers:
+        wants_keep_alive = tx.head is not None and tx.head.keep_alive
+        headers, tx.close_after = self.keepalive.next_response(
             wants_keep_alive, force_close=force_close or self._server.shutting_down
         )
         if self.tls:
@@ -586,14 +587,14 @@ class _ResponseWriter:
     (head and body arriving together) leaves in a single writev instead of one write each.
     """
 
-    __slots__ = ("_chunked", "_conn", "_ex", "_parts")
+    __slots__ = ("_chunked", "_conn", "_parts", "_tx")
 
-    def __init__(self, conn: ClientConnection, ex: Transaction, chunked: bool, head: bytes) -> None:
-        self._conn, self._ex, self._chunked = conn, ex, chunked
+    def __init__(self, conn: ClientConnection, tx: Transaction, chunked: bool, head: bytes) -> None:
+        self._conn, self._tx, self._chunked = conn, tx, chunked
         self._parts = [head]
 
     def body(self, data: bytes) -> None:
-        self._ex.bytes_sent += len(data)
+        self._tx.bytes_sent += len(data)
         if self._chunked:
             self._parts += chunk(data)
         else:

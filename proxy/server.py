@@ -166,17 +166,17 @@ class ServerState:
         else:
             del self._per_ip[conn.peer_ip]
 
-    def log_transaction(self, conn: ClientConnection, ex: Transaction) -> None:
+    def log_transaction(self, conn: ClientConnection, tx: Transaction) -> None:
         """Count the request for the metrics, and write its access-log line."""
-        seconds = time.perf_counter() - ex.started
-        head = ex.head
+        seconds = time.perf_counter() - tx.started
+        head = tx.head
         traffic = self.traffic
         method = _METHODS.get(head.method, "other") if head is not None else "-"
-        traffic.requests.add((ex.route, method, _STATUS_CLASSES.get(ex.status // 100, "none")))
+        traffic.requests.add((tx.route, method, _STATUS_CLASSES.get(tx.status // 100, "none")))
         traffic.seconds.observe(seconds)
-        traffic.bytes += ex.bytes_sent
-        if ex.cache != "-":
-            traffic.cache.add((ex.cache,))
+        traffic.bytes += tx.bytes_sent
+        if tx.cache != "-":
+            traffic.cache.add((tx.cache,))
         if self._access_log is None:
             return
         record = Record(
@@ -184,17 +184,17 @@ class ServerState:
             worker=self.worker,
             client=conn.peer_ip.decode(),
             conn=conn.id,
-            req=ex.number,
-            request_id=ex.request_id.decode() or "-",
+            req=tx.number,
+            request_id=tx.request_id.decode() or "-",
             method=head.method.decode() if head is not None else "-",
             target=head.target.decode("latin-1") if head is not None else "-",
             version=head.version.decode() if head is not None else "-",
-            status=ex.status,
-            bytes=ex.bytes_sent,
+            status=tx.status,
+            bytes=tx.bytes_sent,
             ms=seconds * 1000,
-            user=ex.user.decode("latin-1"),
-            cache=ex.cache,
-            aborted=ex.aborted,
+            user=tx.user.decode("latin-1"),
+            cache=tx.cache,
+            aborted=tx.aborted,
         )
         self._access_log.write(self._format(record))
 
