@@ -2,7 +2,8 @@
 
 A fake transport records what the proxy writes; a stub forwarder answers every request with
 a tiny response (after reading its body), so these tests see only the connection's own logic:
-ordering, keep-alive accounting, timers, flow control and error handling.
+ordering, keep-alive accounting, timers, flow control and error handling. Time is a fake
+clock (`clock.FakeLoop`): a test moves it on with `advance` instead of sleeping.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from hypothesis import strategies as st
 from proxy import errors
 from proxy.config import Settings
 from proxy.http1 import Limits
-from proxy.protocol import ClientConnection
+from proxy.protocol import SEND_CHECKS, ClientConnection
+from tests.proxy.clock import FakeLoop, settle
 
 
 class FakeTransport(asyncio.Transport):
@@ -72,13 +74,16 @@ class FakeTransport(asyncio.Transport):
 class StubForwarder:
     """Answers `ok` (or echoes the body length) after reading the whole body."""
 
+    def __init__(self, loop: FakeLoop) -> None:
+        self.loop = loop
+
     async def forward(self, ex, client):
         size = 0
         if ex.body is not None:
             async for chunk in ex.body:
                 size += len(chunk)
         if ex.head.path == b"/slow":
-            await asyncio.sleep(0.05)
+            await self.loop.sleep(0.05)
         if ex.head.path == b"/hang":  # a response whose upstream is held back for ever
             client.begin_response(
                 ex, 200, [(b"Content-Length", b"100")], chunked=False, close=False
@@ -111,8 +116,8 @@ class StubForwarder:
 class StubServer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.loop = asyncio.get_running_loop()
-        self.forwarder = StubForwarder()
+        self.loop = FakeLoop()
+        self.forwarder = StubForwarder(self.loop)
         self.tracer = None
         self.shutting_down = False
         self.logged = []
@@ -133,24 +138,51 @@ class StubServer:
         self.bytes_logged.append(ex.bytes_sent)
 
 
-def run(
-    chunks: list[bytes], *, settle: float = 0.1, **overrides
-) -> tuple[FakeTransport, list[int]]:
-    """Feed `chunks` to a fresh connection, let it settle, return transport and statuses."""
+class Client:
+    """A connection on a fake transport and a fake clock (made inside a running loop)."""
+
+    def __init__(self, **overrides) -> None:
+        self.server = StubServer(Settings().replace(**overrides))
+        self.clock = self.server.loop
+        self.conn = ClientConnection(self.server)
+        self.transport = FakeTransport(self.conn)
+        self.conn.connection_made(self.transport)
+
+    async def send(self, data: bytes) -> None:
+        self.conn.data_received(data)
+        await settle()
+
+    async def wait(self, seconds: float) -> None:
+        """Let `seconds` pass: the timers due fire, then what they woke runs."""
+        self.clock.advance(seconds)
+        await settle()
+
+    async def wait_until(self, t: float) -> None:
+        await self.wait(t - self.clock.now)
+
+    @property
+    def closed(self) -> bool:
+        return self.transport.closed
+
+    @property
+    def statuses(self) -> list[int]:
+        return parse_responses(bytes(self.transport.data))
+
+
+def run(chunks: list[bytes], *, wait: float = 0.1, **overrides) -> tuple[FakeTransport, list[int]]:
+    """Feed `chunks` to a fresh connection, let `wait` seconds pass, return transport and
+    statuses."""
 
     async def scenario():
-        conn = ClientConnection(StubServer(Settings().replace(**overrides)))
-        transport = FakeTransport(conn)
-        conn.connection_made(transport)
+        client = Client(**overrides)
         for chunk in chunks:
-            if transport.closed:
+            if client.closed:
                 break
-            conn.data_received(chunk)
-            await asyncio.sleep(0)
-        await asyncio.sleep(settle)
-        if not transport.closed:
-            conn.connection_lost(None)
-        return transport
+            await client.send(chunk)
+        await client.wait(wait)
+        if not client.closed:
+            client.conn.connection_lost(None)
+        return client.transport
 
     transport = asyncio.run(scenario())
     return transport, parse_responses(bytes(transport.data))
@@ -202,41 +234,103 @@ def test_failure_after_the_head_aborts_instead_of_a_second_status():
     assert b"502" not in transport.data
 
 
-def test_header_deadline_is_not_reset_by_trickling():
-    chunks = [b"GET / HTTP/1.1\r\n"] + [b"X: y\r\n"] * 5
-
-    async def scenario():
-        conn = ClientConnection(StubServer(Settings().replace(header_timeout=0.05)))
-        transport = FakeTransport(conn)
-        conn.connection_made(transport)
-        for chunk in chunks:
-            conn.data_received(chunk)
-            await asyncio.sleep(0.02)
-        await asyncio.sleep(0.05)
-        return transport
-
-    transport = asyncio.run(scenario())
-    assert parse_responses(bytes(transport.data)) == [408]
-    assert transport.closed
-
-
 def test_idle_connection_closes_quietly():
-    transport, statuses = run([request()], settle=0.15, keepalive_timeout=0.03)
+    transport, statuses = run([request()], wait=0.15, keepalive_timeout=0.03)
     assert statuses == [200] and transport.closed and not transport.aborted
 
 
 def test_body_buffer_pauses_reading_from_the_client():
     async def scenario():
-        conn = ClientConnection(StubServer(Settings()))
-        transport = FakeTransport(conn)
-        conn.connection_made(transport)
+        client = Client()
         # Two pipelined requests: the second waits, so reading pauses (bounded buffering).
-        conn.data_received(request("/slow") + request("/b"))
-        paused_while_queued = not transport.reading
-        await asyncio.sleep(0.1)
-        return paused_while_queued, transport.reading
+        await client.send(request("/slow") + request("/b"))
+        paused_while_queued = not client.transport.reading
+        await client.wait(0.1)
+        return paused_while_queued, client.transport.reading
 
     assert asyncio.run(scenario()) == (True, True)
+
+
+# The timers, in fake time ------------------------------------------------------------------
+
+POST = b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+
+
+@pytest.mark.parametrize(
+    "writes",
+    [
+        pytest.param([request()] * 50, id="one-at-a-time"),
+        pytest.param([request() * 50], id="pipelined"),
+        pytest.param([POST] * 50, id="with-bodies"),
+        pytest.param([b"GET / HTTP/1.1\r\n", b"Host: x\r\n\r\n"] * 50, id="heads-in-two-pieces"),
+    ],
+)
+def test_a_busy_keep_alive_connection_arms_its_timer_once_not_per_request(writes):
+    async def scenario():
+        client = Client()
+        for data in writes:
+            await client.send(data)
+            await client.wait(0.001)
+        return client.statuses, client.clock.armed
+
+    statuses, armed = asyncio.run(scenario())
+    assert statuses == [200] * 50
+    assert len(armed) <= 2
+
+
+def test_an_idle_connection_closes_at_the_keep_alive_timeout_after_its_last_response():
+    async def scenario():
+        client = Client(keepalive_timeout=5.0)
+        # A request a second, t = 0..4: the first response's idle deadline (t = 5) passes
+        # with the connection open; the last one's (t = 9) closes it.
+        for t in range(5):
+            await client.wait_until(t)
+            await client.send(request())
+        await client.wait_until(4 + 5.0 - 0.01)
+        open_before = not client.closed
+        await client.wait_until(4 + 5.0 + 0.01)
+        return client.statuses, open_before, client.closed, client.transport.aborted
+
+    assert asyncio.run(scenario()) == ([200] * 5, True, True, False)
+
+
+def test_header_deadline_counts_from_the_first_byte_and_is_not_reset_by_trickling():
+    async def scenario():
+        client = Client(header_timeout=10.0)
+        await client.wait(3.0)  # connected at t=0; the head begins at t=3
+        await client.send(b"GET / HTTP/1.1\r\n")
+        for _ in range(9):  # then a field a second: bytes keep arriving until t=12
+            await client.wait(1.0)
+            await client.send(b"X: y\r\n")
+        await client.wait_until(3 + 10.0 - 0.01)
+        before = client.statuses, client.closed
+        await client.wait_until(3 + 10.0 + 0.01)
+        return before, client.statuses, client.closed
+
+    assert asyncio.run(scenario()) == (([], False), [408], True)
+
+
+@pytest.mark.parametrize(
+    ("min_rate", "deadline"),
+    [
+        # No rate rule: body_timeout after the last bytes (at t=3).
+        pytest.param(0, 3 + 10.0, id="stalled-after-its-last-bytes"),
+        # 4 bytes in 10 s is far below 500 bytes/s: body_timeout after the body began.
+        pytest.param(500, 10.0, id="too-slow-on-average"),
+    ],
+)
+def test_a_stalled_body_gets_408_at_its_deadline(min_rate, deadline):
+    async def scenario():
+        client = Client(body_timeout=10.0, body_min_rate=min_rate)
+        await client.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab")
+        await client.wait(3.0)
+        await client.send(b"cd")  # and then nothing
+        await client.wait_until(deadline - 0.01)
+        before = client.statuses, client.closed
+        await client.wait_until(deadline + 0.01)
+        return before, client.statuses, client.closed
+
+    assert asyncio.run(scenario()) == (([], False), [408], True)
 
 
 VALID = [
@@ -287,7 +381,7 @@ def test_fuzzed_input_gets_well_formed_answers_or_a_close(data, cuts):
                 break
             conn.data_received(chunk)
             await asyncio.sleep(0)
-        await asyncio.sleep(0.001)
+        await settle()
         return transport
 
     transport = asyncio.run(scenario())
@@ -304,33 +398,32 @@ def trickle_body(piece: int, *, times: int, every: float, **overrides) -> list[i
     head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % size
 
     async def scenario():
-        conn = ClientConnection(StubServer(Settings().replace(**overrides)))
-        transport = FakeTransport(conn)
-        conn.connection_made(transport)
-        conn.data_received(head)
+        client = Client(**overrides)
+        await client.send(head)
         for _ in range(times):
-            if transport.closed:
+            if client.closed:
                 break
-            conn.data_received(b"a" * piece)
-            await asyncio.sleep(every)
-        await asyncio.sleep(0.02)
-        return transport
+            await client.send(b"a" * piece)
+            await client.wait(every)
+        await client.wait(0.02)
+        return client.statuses
 
-    return parse_responses(bytes(asyncio.run(scenario()).data))
-
-
-def test_body_below_the_minimum_rate_is_408_though_it_never_stalls():
-    # 100 bytes/s in 1-byte pieces: no gap reaches the 0.1 s body timeout.
-    assert trickle_body(1, times=50, every=0.01, body_timeout=0.1, body_min_rate=500) == [408]
+    return asyncio.run(scenario())
 
 
-def test_body_above_the_minimum_rate_is_read_whole():
-    # 10,000 bytes/s for 0.3 s: well past the body timeout, and fast enough.
-    assert trickle_body(100, times=30, every=0.01, body_timeout=0.1) == [200]
-
-
-def test_minimum_rate_zero_keeps_only_the_stall_rule():
-    assert trickle_body(1, times=30, every=0.01, body_timeout=0.1, body_min_rate=0) == [200]
+@pytest.mark.parametrize(
+    ("piece", "times", "min_rate", "statuses"),
+    [
+        # 100 bytes/s in 1-byte pieces: no gap reaches the 0.1 s body timeout.
+        pytest.param(1, 50, 500, [408], id="below-the-minimum-rate-though-it-never-stalls"),
+        # 10,000 bytes/s for 0.3 s: well past the body timeout, and fast enough.
+        pytest.param(100, 30, 500, [200], id="above-the-minimum-rate"),
+        pytest.param(1, 30, 0, [200], id="minimum-rate-zero-keeps-only-the-stall-rule"),
+    ],
+)
+def test_a_trickled_body_is_held_to_the_minimum_rate(piece, times, min_rate, statuses):
+    overrides = {"body_timeout": 0.1, "body_min_rate": min_rate}
+    assert trickle_body(piece, times=times, every=0.01, **overrides) == statuses
 
 
 def test_send_deadline_counts_bytes_taken_not_time():
@@ -338,22 +431,25 @@ def test_send_deadline_counts_bytes_taken_not_time():
     nothing for the send timeout is cut, and its log line says so."""
 
     async def scenario():
-        server = StubServer(Settings().replace(send_timeout=0.05))
-        conn = ClientConnection(server)
-        transport = FakeTransport(conn)
-        conn.connection_made(transport)
-        conn.data_received(request("/hang"))
-        await asyncio.sleep(0)
-        transport.buffered = 1000
-        conn.pause_writing()  # the kernel took no more: our buffer holds 1000 bytes
+        client = Client(send_timeout=0.05)
+        await client.send(request("/hang"))
+        client.transport.buffered = 1000
+        client.conn.pause_writing()  # the kernel took no more: our buffer holds 1000 bytes
         for _ in range(30):  # 0.3 s, six send timeouts, taking 10 bytes every 0.01 s
-            await asyncio.sleep(0.01)
-            transport.buffered -= 10
-        still_open = not transport.aborted
-        await asyncio.sleep(0.15)  # now it takes nothing
-        return still_open, transport.aborted, server.logged
+            await client.wait(0.01)
+            client.transport.buffered -= 10
+        last_taken = client.clock.now
+        still_open = not client.transport.aborted
+        # Now it takes nothing. The connection checks every quarter send timeout: the last
+        # bytes are noticed at the next check, and it is cut at the first check a whole
+        # send timeout after that one.
+        check = 0.05 / SEND_CHECKS
+        await client.wait_until(last_taken + 0.05 - 0.001)
+        open_a_send_timeout_on = not client.transport.aborted
+        await client.wait_until(last_taken + check + 0.05 + check + 0.001)
+        return still_open, open_a_send_timeout_on, client.transport.aborted, client.server.logged
 
-    assert asyncio.run(scenario()) == (True, True, [(200, "timeout")])
+    assert asyncio.run(scenario()) == (True, True, True, [(200, "timeout")])
 
 
 def test_a_response_handed_over_whole_counts_every_byte_though_the_client_left():
@@ -366,7 +462,7 @@ def test_a_response_handed_over_whole_counts_every_byte_though_the_client_left()
         transport = FakeTransport(conn)
         conn.connection_made(transport)
         conn.data_received(request("/then-gone"))
-        await asyncio.sleep(0.05)
+        await settle()
         return server.logged, server.bytes_logged
 
     assert asyncio.run(scenario()) == ([(200, "")], [5])
