@@ -18,14 +18,19 @@ a 304 renews the entry (RFC 9111 §4.3). Entries are bounded in size and in tota
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import TracebackType
 
+from proxy import trace
 from proxy.http1 import BY_LENGTH, NO_BODY, RequestHead, ResponseHead
 from proxy.http1.headers import Headers, get
-from proxy.sink import Sink
+from proxy.reply import Outbound, Reply, Send
+from proxy.sink import DISCARD, Sink
+from proxy.upstream import UpstreamConnection
 
 # Request fields that make a stored response unusable as-is (RFC 9111 §4, §3.5).
 _BYPASS = frozenset(
@@ -224,3 +229,110 @@ class Collector:
 
     def flush(self) -> None:
         self._sink.flush()
+
+
+class StoredReply:
+    """A stored response as the reply to a request: 304 if the request's If-None-Match
+    matches it, else 200 (no body for HEAD), with its Age (RFC 9111 §5.1)."""
+
+    __slots__ = ("_body", "cache", "head")
+    sent_whole = True
+    source = None
+
+    def __init__(self, entry: Entry, request: RequestHead, now: float, cache: str) -> None:
+        status = 304 if not_modified(request, entry) else 200
+        fields = [pair for pair in entry.head.headers if pair[0] != b"age"]
+        if status == 304:
+            fields = not_modified_fields(fields)
+        fields.append((b"Age", entry.age(now)))
+        with_body = status == 200 and request.method != b"HEAD"
+        self.head = ResponseHead(
+            status, fields, keep_alive=True, framing=BY_LENGTH if with_body else NO_BODY
+        )
+        self._body = entry.body if with_body else None
+        self.cache = cache
+
+    def relay(self, sink: Sink) -> None:
+        if self._body is not None:
+            sink.body(self._body)
+        sink.end()
+        sink.flush()
+
+    def __enter__(self) -> StoredReply:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        pass
+
+
+class _Collecting:
+    """An upstream's reply whose body is kept for the cache as it is relayed."""
+
+    __slots__ = ("_cache", "_key", "_lifetime", "_reply")
+    cache = "miss"
+
+    def __init__(self, reply: Reply, cache: ResponseCache, key: bytes, lifetime: float) -> None:
+        self._reply, self._cache, self._key, self._lifetime = reply, cache, key, lifetime
+
+    @property
+    def head(self) -> ResponseHead:
+        return self._reply.head
+
+    @property
+    def sent_whole(self) -> bool:
+        return self._reply.sent_whole
+
+    @property
+    def source(self) -> UpstreamConnection | None:
+        return self._reply.source
+
+    def relay(self, sink: Sink) -> asyncio.Future[None] | None:
+        collector = Collector(sink, self._cache, self._key, self._reply.head, self._lifetime)
+        return self._reply.relay(collector)
+
+    def __enter__(self) -> _Collecting:
+        self._reply.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._reply.__exit__(kind, exc, tb)
+
+
+class CachingSend:
+    """The pipeline's upstream step, wrapped by the cache: a fresh stored response answers
+    without the upstream; a stale one with an ETag is revalidated (a 304 renews it, RFC 9111
+    §4.3); a storable response is kept as it is relayed."""
+
+    def __init__(self, cache: ResponseCache, send: Send, clock: Callable[[], float]) -> None:
+        self._cache, self._send, self._now = cache, send, clock
+
+    async def __call__(self, out: Outbound) -> Reply:
+        cache = self._cache
+        key = request_key(out.head, out.target)
+        if key is None:
+            return await self._send(out)
+        if (entry := cache.lookup(key)) is not None:
+            trace.response_cache_hit()
+            return StoredReply(entry, out.head, self._now(), "hit")
+        stale = cache.stale(key)
+        if stale is not None:
+            out.if_none_match = stale.etag
+        reply = await self._send(out)
+        response = reply.head
+        if stale is not None and response.status == 304:
+            with reply:
+                done = reply.relay(DISCARD)
+                if done is not None:
+                    await done
+            entry = cache.refresh(key, stale, response, identified=out.identified)
+            return StoredReply(entry, out.head, self._now(), "revalidated")
+        if out.head.method == b"GET":
+            lifetime = cache.wants(response, identified=out.identified)
+            if lifetime > 0:
+                return _Collecting(reply, cache, key, lifetime)
+        return reply

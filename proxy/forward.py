@@ -1,7 +1,7 @@
 """The forwarding pipeline, one linear function in the manner of Go's ReverseProxy.ServeHTTP:
-route, check access, rewrite, answer from the cache if it can, build upstream headers, send
-upstream (revalidating a stale cache entry), relay head, stream body (keeping a copy for the
-cache when the response may be).
+route, check access, build upstream headers, rewrite, send upstream, relay head, stream body.
+The response cache wraps the upstream step (`cache.CachingSend`): it may answer in the
+upstream's place, revalidate a stale entry, or keep a copy of the body as it is relayed.
 """
 
 from __future__ import annotations
@@ -17,21 +17,15 @@ from proxy.access import (
     session_cookie,
     without_session_cookies,
 )
-from proxy.cache import (
-    Collector,
-    Entry,
-    ResponseCache,
-    not_modified,
-    not_modified_fields,
-    request_key,
-)
+from proxy.cache import CachingSend, ResponseCache
 from proxy.http1 import BY_LENGTH, CHUNKED, NO_BODY, RequestHead, ResponseHead
 from proxy.http1.headers import Headers, get, http_date, request_fields, response_fields
 from proxy.http1.writer import encode_request_head
-from proxy.replicas import ReplicaSet, send
+from proxy.replicas import Lease, ReplicaSet, send
+from proxy.reply import Outbound, Send
 from proxy.request_id import HEADER as REQUEST_ID
 from proxy.request_id import RequestIds
-from proxy.sink import DISCARD, Sink
+from proxy.sink import Sink
 from proxy.transaction import Transaction
 from proxy.upstream import UpstreamConnection
 
@@ -62,10 +56,13 @@ class Forwarder:
     ) -> None:
         self._upstreams = upstreams
         self._auth = auth
-        self._cache = cache
         self._request_ids = request_ids
         self._token = token
         self._loop = asyncio.get_running_loop()
+        # The upstream step; the response cache, when on, wraps it (and nothing else).
+        self._send: Send = self._send_upstream
+        if cache.enabled:
+            self._send = CachingSend(cache, self._send_upstream, self._loop.time)
 
     async def forward(self, tx: Transaction, client: Client) -> None:
         head = tx.head
@@ -81,73 +78,62 @@ class Forwarder:
             session = await self._check_access(route, cookie, client, tx.request_id)
             if session is not None:
                 tx.user = session.user
-        target = rewrite_target(head, route, session)
-        key = request_key(head, target) if self._cache.enabled else None
-        if key is not None and (entry := self._cache.lookup(key)) is not None:
-            answer_from_cache(tx, client, route, entry, self._loop.time())
-            return
-        outbound = upstream_headers(
-            head,
-            client.peer_ip,
-            session,
-            self._loop.time(),
-            tls=client.tls,
-            token=self._token,
-            keep_session_cookie=route.to_auth,
-        )
-        outbound.append((REQUEST_ID, tx.request_id))
-        stale = self._cache.stale(key) if key is not None else None
-        if stale is not None:
-            outbound = revalidation_headers(outbound, stale)
         body = tx.body
         if body is not None and head.expect_continue and not body.received:
             client.send_continue()  # RFC 9110 §10.1.1: access is granted, so ask for the body
-
-        request = encode_request_head(head.method, target, outbound)
-        trace.upstream_request(route.upstream_name, request)
-        lease = await send(
-            self._upstreams[route.upstream],
-            head.method,
-            request,
-            body,
-            chunked=head.framing is CHUNKED,
+        target = rewrite_target(head, route, session)
+        reply = await self._send(
+            Outbound(head, target, route, body, session, client.peer_ip, client.tls, tx.request_id)
         )
-        exchange = lease.exchange
-        response = exchange.head
-        trace.upstream_response(route.upstream_name, response)
+        response = reply.head
         if route.logout:
             # The session is over at the auth service: no cached verdict may outlive it here.
             self._auth.forget(cookie)
             if revoked := get(response.headers, b"x-auth-revoked-user"):
                 self._auth.forget_user(revoked)
-        with lease:  # gives the connection back; a broken body counts against the replica
-            if stale is not None and response.status == 304:
-                assert key is not None
-                await exchange.relay_all(DISCARD)
-                entry = self._cache.refresh(key, stale, response, identified=session is not None)
-                answer_from_cache(tx, client, route, entry, self._loop.time())
-                tx.cache = "revalidated"
-                return
+        with reply:  # gives the connection back; a broken body counts against the replica
+            tx.cache = reply.cache
             chunked, close = response_framing(head, response)
             sink = client.begin_response(
                 tx,
                 response.status,
                 client_headers(response, route, chunked),
                 chunked=chunked,
-                close=close or not exchange.sent_whole,
+                close=close or not reply.sent_whole,
             )
-            if key is not None and head.method == b"GET":
-                lifetime = self._cache.wants(response, identified=session is not None)
-                if lifetime > 0:
-                    sink = Collector(sink, self._cache, key, response, lifetime)
-                    tx.cache = "miss"
-            done = exchange.relay(sink)
+            done = reply.relay(sink)
             if done is not None:
-                client.relay_from(exchange.conn)
+                client.relay_from(reply.source)
                 try:
                     await done
                 finally:
                     client.relay_from(None)
+
+    async def _send_upstream(self, out: Outbound) -> Lease:
+        head, name = out.head, out.route.upstream_name
+        fields = upstream_headers(
+            head,
+            out.peer_ip,
+            out.session,
+            self._loop.time(),
+            tls=out.tls,
+            token=self._token,
+            keep_session_cookie=out.route.to_auth,
+        )
+        fields.append((REQUEST_ID, out.request_id))
+        if out.if_none_match is not None:
+            fields = revalidation_headers(fields, out.if_none_match)
+        request = encode_request_head(head.method, out.target, fields)
+        trace.upstream_request(name, request)
+        lease = await send(
+            self._upstreams[out.route.upstream],
+            head.method,
+            request,
+            out.body,
+            chunked=head.framing is CHUNKED,
+        )
+        trace.upstream_response(name, lease.head)
+        return lease
 
     async def _check_access(
         self, route: routing.Route, cookie: bytes | None, client: Client, request_id: bytes
@@ -167,31 +153,12 @@ class Forwarder:
         raise errors.Forbidden("Log in first: this page is only for logged-in users.")
 
 
-def answer_from_cache(
-    tx: Transaction, client: Client, route: routing.Route, entry: Entry, now: float
-) -> None:
-    assert tx.head is not None
-    trace.response_cache_hit()
-    status = 304 if not_modified(tx.head, entry) else 200
-    headers = [pair for pair in client_headers(entry.head, route, False) if pair[0] != b"age"]
-    if status == 304:
-        headers = not_modified_fields(headers)
-    headers.append((b"Age", entry.age(now)))  # RFC 9111 §5.1
-    sink = client.begin_response(tx, status, headers, chunked=False, close=False)
-    if status == 200 and tx.head.method != b"HEAD":
-        sink.body(entry.body)
-    sink.end()
-    sink.flush()
-    tx.cache = "hit"
-
-
-def revalidation_headers(outbound: Headers, stale: Entry) -> Headers:
-    """Ask whether the stored response is still current (RFC 9111 §4.3.1), in place of the
+def revalidation_headers(fields: Headers, etag: bytes) -> Headers:
+    """Ask whether a stored response is still current (RFC 9111 §4.3.1), in place of the
     client's own conditionals: the cache answers those from whatever the upstream says."""
-    assert stale.etag is not None
-    headers = [p for p in outbound if p[0] not in (b"if-none-match", b"if-modified-since")]
-    headers.append((b"If-None-Match", stale.etag))
-    return headers
+    fields = [p for p in fields if p[0] not in (b"if-none-match", b"if-modified-since")]
+    fields.append((b"If-None-Match", etag))
+    return fields
 
 
 def rewrite_target(head: RequestHead, route: routing.Route, session: Session | None) -> bytes:

@@ -31,8 +31,10 @@ from types import TracebackType
 
 from proxy import errors, upstream
 from proxy.config import Address
+from proxy.http1 import ResponseHead
+from proxy.sink import Sink
 from proxy.tally import SECONDS, Buckets, Counts
-from proxy.upstream import IDEMPOTENT, Exchange, NotSent, Pool
+from proxy.upstream import IDEMPOTENT, Exchange, NotSent, Pool, UpstreamConnection
 
 log = logging.getLogger("gatehouse.proxy")
 
@@ -219,11 +221,27 @@ class ReplicaSet:
 
 
 class Lease:
-    """A replica's exchange while its response is relayed. As a context manager it gives
-    the connection back when the block ends; an upstream error in the block (a broken body)
-    counts as a failure of the replica."""
+    """A replica's exchange while its response is relayed (a `reply.Reply`). As a context
+    manager it gives the connection back when the block ends; an upstream error in the block
+    (a broken body) counts as a failure of the replica."""
 
     __slots__ = ("_started", "exchange", "replica", "replicas")
+    cache = "-"  # straight from the upstream
+
+    @property
+    def head(self) -> ResponseHead:
+        return self.exchange.head
+
+    @property
+    def sent_whole(self) -> bool:
+        return self.exchange.sent_whole
+
+    @property
+    def source(self) -> UpstreamConnection:
+        return self.exchange.conn
+
+    def relay(self, sink: Sink) -> asyncio.Future[None] | None:
+        return self.exchange.relay(sink)
 
     def __init__(
         self, replicas: ReplicaSet, replica: Replica, exchange: Exchange, started: float
