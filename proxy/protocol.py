@@ -21,6 +21,7 @@ import time
 from typing import TYPE_CHECKING, cast
 
 from proxy import errors
+from proxy.deadline import Deadline
 from proxy.http1 import END, NO_BODY, Body, RequestHead, RequestParser
 from proxy.http1.headers import Headers
 from proxy.http1.keepalive import CLOSE, KeepAlive
@@ -98,8 +99,7 @@ class ClientConnection(asyncio.Protocol):
         self._requests = 0
         self.state = IDLE
         self._since = 0.0  # when the state began
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0
+        self._timer = Deadline(self._loop, self._on_timer)
         self._paused: set[str] = set()
         self._write_paused = False
         self._relay_source: UpstreamConnection | None = None
@@ -375,14 +375,14 @@ class ClientConnection(asyncio.Protocol):
         return self._handed
 
     def _close(self) -> None:
-        self._cancel_timer()
+        self._timer.cancel()
         self._pause(_PAUSE_STOPPED)
         if self.transport is not None:
             self.transport.close()
 
     def _abort(self, reason: str) -> None:
         """Cut the connection; the response being written, if any, is marked `reason`."""
-        self._cancel_timer()
+        self._timer.cancel()
         if self._serving is not None and not self._serving.aborted:
             self._serving.aborted = reason
         # What the client's TCP acknowledged is what it got: the access log counts that, and
@@ -432,10 +432,10 @@ class ClientConnection(asyncio.Protocol):
 
     # The connection's state and its one timer (issue 9 added BODY's minimum rate and
     # SENDING). `_update_state` derives the state; `_enter` is the one place a state's
-    # deadline is set, and `_schedule` the one place the timer is armed. The timer is only
-    # ever moved earlier: when it fires, `_on_timer` works out from the state and the
-    # progress made whether a deadline really passed, and re-arms for what is left if not.
-    # So a keep-alive request costs no timer churn: reads and writes only note the time.
+    # deadline is set on the one timer (a `Deadline`, only ever moved earlier). When it
+    # fires, `_on_timer` works out from the state and the progress made whether a deadline
+    # really passed, and re-arms for what is left if not. So a keep-alive request costs no
+    # timer churn: reads and writes only note the time.
 
     def _update_state(self) -> None:
         if self.closed or _PAUSE_STOPPED in self._paused:
@@ -463,44 +463,31 @@ class ClientConnection(asyncio.Protocol):
                 # Between requests (not a fresh connection, whose request may be on its way
                 # already): newest last, so the longest idle is reclaimed first.
                 self._server.idle[self] = None
-            self._schedule(now + self._settings.keepalive_timeout)
+            self._timer.schedule(now + self._settings.keepalive_timeout)
         elif state is HEAD:
-            self._schedule(now + self._settings.header_timeout)
+            self._timer.schedule(now + self._settings.header_timeout)
         elif state is BODY:
             # A new stretch of body: time spent paused by our own flow control (the
             # upstream is slow to take it) is not held against the client.
             self._body_last = now
             assert self._receiving is not None and self._receiving.body is not None
             self._body_base = self._receiving.body.received
-            self._schedule(now + self._settings.body_timeout)
+            self._timer.schedule(now + self._settings.body_timeout)
         elif state is SENDING:
             self._send_fresh = True  # the first check takes the measure
-            self._schedule(now + self._settings.send_timeout / SEND_CHECKS)
+            self._timer.schedule(now + self._settings.send_timeout / SEND_CHECKS)
         elif state is CLOSED:
-            self._cancel_timer()
+            self._timer.cancel()
         # SERVING: no deadline of the client's; a timer already armed finds that out.
 
-    def _schedule(self, deadline: float) -> None:
-        if self._timer is None or self._timer_at > deadline:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer_at = deadline
-            self._timer = self._loop.call_at(deadline, self._on_timer)
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
     def _on_timer(self) -> None:
-        self._timer = None
         now = self._loop.time()
         state = self.state
         settings = self._settings
         if state is SENDING:
             self._send_progress(now)
             if now - self._send_since < settings.send_timeout + self._send_grace:
-                self._schedule(now + settings.send_timeout / SEND_CHECKS)
+                self._timer.schedule(now + settings.send_timeout / SEND_CHECKS)
                 return
             log.info(
                 "conn=%d: client took nothing for %ss; closing", self.id, settings.send_timeout
@@ -516,7 +503,7 @@ class ClientConnection(asyncio.Protocol):
         else:
             return  # SERVING or CLOSED: nothing to time; entering a timed state re-arms
         if now < deadline:
-            self._schedule(deadline)
+            self._timer.schedule(deadline)
         elif state is IDLE:
             self._close()
         else:

@@ -10,6 +10,7 @@ from typing import cast
 
 from proxy import errors
 from proxy.config import Address
+from proxy.deadline import Deadline
 from proxy.http1 import END, Body, ResponseEvent, ResponseHead, ResponseParser
 from proxy.http1.writer import LAST_CHUNK, chunk
 from proxy.sink import Sink
@@ -141,9 +142,9 @@ _IDLE, _BUSY, _CLOSED = _State.IDLE, _State.BUSY, _State.CLOSED
 class UpstreamConnection(asyncio.BufferedProtocol):
     """One HTTP/1.1 connection to an upstream, carrying one `Exchange` at a time.
 
-    Its one timer is armed in `_schedule` and only ever moved earlier; when it fires,
-    `_on_timer` works out from the state and the last activity whether a deadline really
-    passed, and re-arms if not. So a request costs no timer churn, only a clock read.
+    Its one timer (a `Deadline`) is only ever moved earlier; when it fires, `_on_timer`
+    works out from the state and the last activity whether a deadline really passed, and
+    re-arms if not. So a request costs no timer churn, only a clock read.
     """
 
     def __init__(self, pool: Pool) -> None:
@@ -155,8 +156,7 @@ class UpstreamConnection(asyncio.BufferedProtocol):
         self.requests = 0  # exchanges begun on this connection; > 1 means it was reused
         self.state = _IDLE
         self._since = 0.0  # last activity (BUSY) or when it was parked (IDLE)
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0
+        self._timer = Deadline(self.loop, self._on_timer)
         self._reading_paused = False  # by us: the client is slower than the upstream
         self._write_paused = False
         self._drain: asyncio.Future[None] | None = None
@@ -196,7 +196,7 @@ class UpstreamConnection(asyncio.BufferedProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.state = _CLOSED
-        self._cancel_timer()
+        self._timer.cancel()
         if self._drain is not None and not self._drain.done():
             self._drain.set_result(None)
         ex = self.exchange
@@ -225,7 +225,7 @@ class UpstreamConnection(asyncio.BufferedProtocol):
         self.exchange = ex = Exchange(self)
         self.state = _BUSY
         self._send((head,))
-        self._schedule(self._since + self.pool.read_timeout)
+        self._timer.schedule(self._since + self.pool.read_timeout)
         return ex
 
     async def send_body(self, chunks: AsyncIterable[bytes], chunked: bool) -> bool:
@@ -261,13 +261,13 @@ class UpstreamConnection(asyncio.BufferedProtocol):
 
     def close(self) -> None:
         self.state = _CLOSED
-        self._cancel_timer()
+        self._timer.cancel()
         if self.transport is not None:
             self.transport.close()
 
     def abort(self) -> None:
         self.state = _CLOSED
-        self._cancel_timer()
+        self._timer.cancel()
         if self.transport is not None:
             self.transport.abort()
 
@@ -281,18 +281,9 @@ class UpstreamConnection(asyncio.BufferedProtocol):
         # The last body bytes may have paused us for a slow client just before the end; an
         # idle connection must read, to notice the upstream closing it or stray bytes.
         self.resume_reading()
-        self._schedule(self._since + self.pool.idle_timeout)
+        self._timer.schedule(self._since + self.pool.idle_timeout)
 
     # the one timer -------------------------------------------------------------------------
-
-    def _schedule(self, deadline: float) -> None:
-        """Make sure the timer fires by `deadline`: a later one is moved, an earlier one
-        kept (it re-arms itself for what is left when it fires)."""
-        if self._timer is None or self._timer_at > deadline:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer_at = deadline
-            self._timer = self.loop.call_at(deadline, self._on_timer)
 
     def _on_timer(self) -> None:
         """Idle: close after the pool's idle timeout. Busy: something must move at least
@@ -300,27 +291,21 @@ class UpstreamConnection(asyncio.BufferedProtocol):
         because the client is slower than it, is not silent: the client side's send
         deadline (measured by the bytes the client takes) gives up on a client that stops
         reading (issue 9)."""
-        self._timer = None
         now = self.loop.time()
         if self.state is _IDLE:
             if now >= self._since + self.pool.idle_timeout:
                 self.close()
             else:
-                self._schedule(self._since + self.pool.idle_timeout)
+                self._timer.schedule(self._since + self.pool.idle_timeout)
         elif self.state is _BUSY:
             if self._reading_paused:
-                self._schedule(now + self.pool.read_timeout)
+                self._timer.schedule(now + self.pool.read_timeout)
             elif now >= self._since + self.pool.read_timeout:
                 assert self.exchange is not None
                 self.exchange.fail(errors.GatewayTimeout())
                 self.abort()
             else:
-                self._schedule(self._since + self.pool.read_timeout)
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+                self._timer.schedule(self._since + self.pool.read_timeout)
 
     # writing -------------------------------------------------------------------------------
 
