@@ -1,7 +1,8 @@
 """The forwarding pipeline, one linear function in the manner of Go's ReverseProxy.ServeHTTP:
-route, check access, build upstream headers, rewrite, send upstream, relay head, stream body.
-The response cache wraps the upstream step (`cache.CachingSend`): it may answer in the
-upstream's place, revalidate a stale entry, or keep a copy of the body as it is relayed.
+route, check access, rewrite, send upstream (with the headers the upstream may see, plus the
+proxy's), relay head, stream body. The response cache wraps the upstream step
+(`cache.CachingSend`): it may answer in the upstream's place, revalidate a stale entry, or
+keep a copy of the body as it is relayed.
 """
 
 from __future__ import annotations
