@@ -20,13 +20,12 @@ class Route:
     home: bool = False
     # `POST /logout`: the proxy drops its cached verdicts for the session as it passes.
     logout: bool = False
-    # Worked out once per route (routes are remembered, see `route`):
-    # Whether the answer depends on the session: protected routes, and the home page,
-    # which is the secret page for a logged-in user. The access check looks the session up
-    # for these, and their responses are private to the browser.
+    # Derived once per route (routes are remembered, see `route`):
+    # `per_session`: whether the answer depends on the session: protected routes, and the
+    # home page, which is the secret page for a logged-in user. The access check looks the
+    # session up for these, and their responses are private to the browser.
     per_session: bool = field(init=False)
-    # For metrics: auth, home, public or protected.
-    label: str = field(init=False)
+    label: str = field(init=False)  # for metrics: auth, home, public or protected
     to_auth: bool = field(init=False)  # the auth service answers it
     upstream_name: str = field(init=False)
 
