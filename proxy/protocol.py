@@ -186,8 +186,10 @@ class ClientConnection(asyncio.Protocol):
         # Low water is 0: our buffer is empty, everything written is with the kernel.
         self._write_paused = False
         self._handed = self._written
-        if self._flushed is not None and not self._flushed.done():
-            self._flushed.set_result(None)
+        if self._flushed is not None:
+            if not self._flushed.done():  # else cancelled: the client left
+                self._flushed.set_result(None)
+            self._flushed = None
         if self._relay_source is not None:
             self._relay_source.resume_reading()
         self._update_state()
@@ -256,8 +258,8 @@ class ClientConnection(asyncio.Protocol):
                 except Exception as exc:
                     log.exception("conn=%d req=%d: unexpected error", self.id, tx.number)
                     self._fail(tx, errors.BadGateway(f"Internal error: {type(exc).__name__}."))
-                if self.transport is not None and self.transport.get_write_buffer_size():
-                    await self._flush()
+                if (flushed := self._until_flushed()) is not None:
+                    await flushed
             finally:
                 self._served(tx)
             if tx.close_after:
@@ -274,17 +276,15 @@ class ClientConnection(asyncio.Protocol):
         tx.bytes_sent = max(0, min(tx.bytes_sent, handed_body))
         self._server.log_transaction(self, tx)
 
-    async def _flush(self) -> None:
-        """Wait until our write buffer is empty: the response is complete only once all of
-        it is with the kernel (the send deadline runs meanwhile)."""
+    def _until_flushed(self) -> asyncio.Future[None] | None:
+        """A future for our write buffer being empty (resume_writing resolves it), or None if
+        it is: the response is complete only once all of it is with the kernel (the send
+        deadline runs meanwhile)."""
         transport = self.transport
         if transport is None or self.closed or not transport.get_write_buffer_size():
-            return
-        self._flushed = self._loop.create_future()  # resume_writing: the buffer is empty
-        try:
-            await self._flushed
-        finally:
-            self._flushed = None
+            return None
+        self._flushed = self._loop.create_future()
+        return self._flushed
 
     def _fail(self, tx: Transaction, error: errors.ProxyError) -> None:
         """Answer with an error page, or abort if a response head already went out (a
