@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from email.utils import formatdate
 
@@ -44,17 +45,15 @@ _REQUEST_DROP_PREFIXES = (b"proxy-", *IDENTITY_PREFIXES)
 
 def connection_options(values: list[bytes]) -> frozenset[bytes]:
     """The lower-cased field names listed in `Connection` field values (RFC 9110 §7.6.1)."""
-    if len(values) == 1 and (known := _COMMON_OPTIONS.get(values[0])) is not None:
-        return known  # nearly every message: one `keep-alive` or `close`
-    return frozenset(
-        token for value in values for t in value.split(b",") if (token := t.strip(b" \t").lower())
-    )
+    if len(values) == 1:
+        return _options(values[0])  # nearly every message: one `keep-alive` or `close`
+    return frozenset().union(*map(_options, values))
 
 
-_COMMON_OPTIONS = {
-    value: frozenset({value.lower()})
-    for value in (b"keep-alive", b"close", b"Keep-Alive", b"Close")
-}
+# Few distinct values occur: each is split once (bounded, so a client cannot grow it).
+@functools.lru_cache(maxsize=64)
+def _options(value: bytes) -> frozenset[bytes]:
+    return frozenset(token for t in value.split(b",") if (token := t.strip(b" \t").lower()))
 
 
 def request_fields(headers: Headers, connection: frozenset[bytes]) -> Headers:
