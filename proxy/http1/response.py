@@ -193,12 +193,10 @@ class ResponseParser:
     def on_body(self, body: bytes) -> None:
         state = self._state
         if state is _COUNTED:
-            # The head's read carried some of the counted body; the rest comes through
-            # _feed_counted. llhttp stays behind mid-body: start() gives a fresh parser.
-            events = self._feed_counted(body)
-            self._events += events
-            if self._state is _BROKEN:
-                raise _Stop
+            # The head's read carried some of the counted body (never more: llhttp counts
+            # it too); the rest comes through _feed_counted. llhttp stays behind mid-body:
+            # start() gives a fresh parser.
+            self._events += self._feed_counted(body)
         elif state is _BODY:
             self._events.append(Body(body))
         else:
