@@ -10,12 +10,18 @@ PY := $(VENV)/bin/python
 # Two stamps: `make run` needs only the runtime packages; `make test` adds the test and bench ones.
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
+BUILD_STAMP := $(VENV)/.installed-build
+# The proxy's hot modules compiled with mypyc (proxy/compiled.py), rebuilt when a source
+# changes; the proxy runs them only while they match the sources.
+COMPILED := build/mypyc/sources.json
 # Everything installed: for the targets that need more than `make run` does.
 STAMP := $(DEV_STAMP)
 
 # Debian packages the tests and the benchmark drive; installed only when missing.
 # postgresql: the auth store suite runs against a real server too (tests/auth_service).
-TEST_PACKAGES := docker-compose curl chromium fonts-liberation nginx wrk util-linux postgresql
+# gcc and python3-dev: mypyc's C compiler and Python's headers (`make compiled`).
+TEST_PACKAGES := docker-compose curl chromium fonts-liberation nginx wrk util-linux postgresql \
+  gcc python3-dev
 # `make bench-instructions` only: kept out of TEST_PACKAGES so `make test` installs no valgrind.
 INSTRUCTIONS_PACKAGES := nginx valgrind
 
@@ -31,16 +37,27 @@ define apt-missing
 	fi
 endef
 
-.PHONY: run test lint format scenarios scenarios-https compose-config bench bench-bruteforce bench-instructions clean adduser system-deps certs
+.PHONY: run test compiled lint format scenarios scenarios-https compose-config bench bench-bruteforce bench-instructions clean adduser system-deps certs
 
+# Without a C compiler the build fails, and the proxy runs its Python modules instead.
 run: $(RUN_STAMP)
+	$(MAKE) --no-print-directory compiled || echo "make run: no compiled modules; the proxy runs as pure Python"
 	$(PY) run.py
 
+# The whole suite against the compiled modules, then the proxy's unit tests in pure Python:
+# both must work.
 test: $(DEV_STAMP) system-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(PY) -m pytest
+	$(MAKE) --no-print-directory compiled
+	PROXY_COMPILED=1 $(PY) -m pytest
+	PROXY_COMPILED=0 $(PY) -m pytest -q tests/proxy
+
+compiled: $(COMPILED)
+
+$(COMPILED): $(BUILD_STAMP) $(wildcard proxy/*.py proxy/http1/*.py)
+	$(PY) -c 'from proxy import compiled; compiled.build()'
 
 lint: $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
@@ -86,7 +103,11 @@ $(RUN_STAMP): requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $(RUN_STAMP)
 
-$(DEV_STAMP): $(RUN_STAMP) requirements-dev.txt bench/requirements.txt
+$(BUILD_STAMP): $(RUN_STAMP) requirements-build.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-build.txt
+	touch $(BUILD_STAMP)
+
+$(DEV_STAMP): $(RUN_STAMP) requirements-dev.txt requirements-build.txt bench/requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check \
 	  -r requirements-dev.txt -r bench/requirements.txt
 	touch $(DEV_STAMP)
@@ -119,4 +140,4 @@ system-deps:
 	    apt-get install -y -qq --no-install-recommends kubernetes-client; }
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build .pytest_cache .ruff_cache .hypothesis

@@ -2,12 +2,13 @@
 
     python -m bench.instructions [--requests 200,2200] [--connections 4] [--out bench/results]
 
-Scenario 4's setup: our proxy alone (one worker, the bench's settings) in front of a static
-nginx serving /static/logo.svg. The proxy runs under `valgrind --tool=callgrind` twice,
-serving N1 and then N2 requests from a plain blocking client; the difference of the two
-instruction totals over N2 - N1 is the cost of one request, without the start-up and
-shut-down both runs share. Unlike req/s it hardly moves with other load on the machine, so
-it shows a change of the hot path of a percent or two. Writes OUT/instructions.json.
+Scenario 4's setup: our proxy alone (one worker, the bench's settings, its response cache
+off as in scenario 4) in front of a static nginx serving /static/logo.svg. The proxy runs
+under `valgrind --tool=callgrind` twice, serving N1 and then N2 requests from a plain blocking
+client; the difference of the two instruction totals over N2 - N1 is the cost of one
+request, without the start-up and shut-down both runs share. Unlike req/s it hardly moves
+with other load on the machine, so it shows a change of the hot path of a percent or two.
+Writes OUT/instructions.json.
 """
 
 from __future__ import annotations
@@ -147,6 +148,7 @@ def count_instructions(
         **services.proxy_env(port, upstream_port),
         "PROXY_WORKERS": "1",  # one process: callgrind follows no children
         "PYTHONHASHSEED": "0",  # the same dict and set layouts in both runs
+        "PROXY_CACHE_BYTES": "0",  # pure proxying, as in scenario 4 (--proxy-env overrides)
         **dict(pair.split("=", 1) for pair in args.proxy_env),
     }
     argv = [

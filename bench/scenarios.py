@@ -129,13 +129,16 @@ def proxies(
     content_port: int | None = None,
     keepalive_timeout: float | None = None,
     cached_nginx: bool = False,
+    response_cache: bool = True,
 ) -> Iterator[Pair]:
     """A fresh instance of our proxy and of nginx, with the same client keep-alive rules;
     with `cached_nginx`, also an nginx with proxy_cache (unless --nginx-cache made the
-    first one cache already)."""
+    first one cache already). Without `response_cache`, our proxy's cache is off, as
+    nginx's is on the overhead port (--proxy-env still has the last word)."""
     defaults = ctx.proxy_defaults
     idle = keepalive_timeout if keepalive_timeout is not None else defaults.keepalive_timeout
-    extra = {**ctx.proxy_env}
+    extra = {} if response_cache else {"PROXY_CACHE_BYTES": "0"}
+    extra.update(ctx.proxy_env)
     if keepalive_timeout is not None:
         extra["KEEPALIVE_TIMEOUT"] = str(keepalive_timeout)
     static_port = ctx.static.port if ctx.static is not None and ctx.static.port else free_port()
@@ -532,7 +535,8 @@ def proxy_overhead(ctx: Context) -> dict[str, object]:
     path = "/static/logo.svg"
     size = _size(ctx, path.lstrip("/"))
     static = ctx.static_upstream()
-    with proxies(ctx, "s4", content_port=_port(static)) as pair:
+    # Pure proxying: every request goes upstream, both caches off (issue 13).
+    with proxies(ctx, "s4", content_port=_port(static), response_cache=False) as pair:
         sides = pair_sides(
             pair, path, backends={"static-nginx": static}, nginx_port=pair.nginx_overhead_port
         )

@@ -24,6 +24,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Final
 
 from proxy import trace
 from proxy.http1 import BY_LENGTH, NO_BODY, RequestHead, ResponseHead
@@ -33,13 +34,13 @@ from proxy.sink import DISCARD, Sink
 from proxy.upstream import UpstreamConnection
 
 # Request fields that make a stored response unusable as-is (RFC 9111 §4, §3.5).
-_BYPASS = frozenset(
+_BYPASS: Final = frozenset(
     {b"range", b"if-match", b"if-unmodified-since", b"if-range", b"authorization"}
 )  # fmt: skip
 # An entity tag, or `*` (RFC 9110 §8.8.3); a comma may stand inside the quotes.
-_ENTITY_TAG = re.compile(rb'(?:W/)?"[^"]*"|\*')
+_ENTITY_TAG: Final = re.compile(rb'(?:W/)?"[^"]*"|\*')
 # What a 304 carries (RFC 9110 §15.4.5), plus Last-Modified for the browser's cache.
-_NOT_MODIFIED_FIELDS = frozenset(
+_NOT_MODIFIED_FIELDS: Final = frozenset(
     {b"cache-control", b"content-location", b"date", b"etag", b"expires", b"last-modified",
      b"vary"}
 )  # fmt: skip
@@ -107,6 +108,8 @@ def freshness(response: ResponseHead, *, identified: bool = False) -> float:
     """
     if response.status != 200 or response.framing not in (BY_LENGTH, NO_BODY):
         return 0
+    if b"cache-control" not in dict(response.headers):
+        return 0  # no explicit freshness (the common case, told without a loop in Python)
     max_age = shared_max_age = None
     shareable = not identified
     for name, value in response.headers:

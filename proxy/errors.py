@@ -63,6 +63,12 @@ class HeaderFieldsTooLarge(ClientError):
     status = 431
 
 
+class ExpectationFailed(ClientError):
+    """Only `Expect: 100-continue` is supported."""
+
+    status = 417
+
+
 class NotImplementedByProxy(ProxyError):
     """This server does not implement what the request asks for."""
 

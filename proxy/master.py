@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client.multiprocess import mark_process_dead
 
+from proxy import compiled
 from proxy.config import Settings
 from proxy.server import ListenError, listeners
 
@@ -77,11 +78,12 @@ def run(settings: Settings) -> int:
     fds = tuple(sock.fileno() for sock in socks.all())
     slots = [Slot(n) for n in range(1, settings.workers + 1)]
     log.warning(
-        "gatehouse proxy listening on %s://%s (admin on http://%s), %d workers",
+        "gatehouse proxy listening on %s://%s (admin on http://%s), %d workers, %s",
         "https" if settings.tls else "http",
         settings.listen,
         settings.admin,
         settings.workers,
+        compiled.describe(),
     )
     code = 0
     try:

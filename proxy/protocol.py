@@ -18,7 +18,7 @@ import socket
 import struct
 import termios
 import time
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Final, Protocol, cast
 
 from proxy import errors
 from proxy.deadline import Deadline
@@ -42,11 +42,11 @@ log = logging.getLogger("gatehouse.proxy")
 # stalled download holds at most one upstream read (upstream.READ_SIZE) here. The kernel's
 # socket buffers keep a fast client busy meanwhile (issue 9: ~0.46 MB per stalled download
 # with a 256 KiB high-water mark and 256 KiB reads, 76 KiB now).
-WRITE_HIGH_WATER = 0
+WRITE_HIGH_WATER: Final = 0
 
 # How often a paused response checks whether the client took any bytes (a quarter of the
 # send timeout: a client is cut after 1 to 1.25 send timeouts without progress).
-SEND_CHECKS = 4
+SEND_CHECKS: Final = 4
 # A client whose kernel buffers megabytes acknowledges in bursts: its TCP reopens a full
 # receive window only once the application has read a good part of it (the buffer grows to
 # 32 MB on Linux), so `curl --limit-rate` on loopback went 12-22 s (200 KB/s) and over 30 s
@@ -54,8 +54,15 @@ SEND_CHECKS = 4
 # last progress is the send timeout plus the time to read what the client took of this
 # response at SEND_BATCH_RATE, at most SEND_BATCH_CAP more send timeouts: a client that
 # stops reading is cut within five send timeouts, one with small buffers within about one.
-SEND_BATCH_RATE = 16 * 1024
-SEND_BATCH_CAP = 4
+SEND_BATCH_RATE: Final = 16 * 1024
+SEND_BATCH_CAP: Final = 4
+
+
+class Pipeline(Protocol):
+    """What a connection needs from the forwarding pipeline (`forward.Forwarder`; a
+    Protocol, so that tests may give a stand-in to the compiled module too)."""
+
+    async def forward(self, tx: Transaction, client: ClientConnection) -> None: ...
 
 
 class State(enum.Enum):
@@ -71,14 +78,18 @@ class State(enum.Enum):
 
 # The members as module constants: in Python 3.11 each `State.X` is looked up through
 # EnumType.__getattr__, a hook written in Python (see http1.events.NO_BODY).
-IDLE, HEAD, BODY = State.IDLE, State.HEAD, State.BODY
-SERVING, SENDING, CLOSED = State.SERVING, State.SENDING, State.CLOSED
+IDLE: Final = State.IDLE
+HEAD: Final = State.HEAD
+BODY: Final = State.BODY
+SERVING: Final = State.SERVING
+SENDING: Final = State.SENDING
+CLOSED: Final = State.CLOSED
 
 
 # Why reading from the client is paused (plain strings: cheap to hash in the hot path).
-_PAUSE_BODY = "body"  # the request body buffer is full
-_PAUSE_PIPELINE = "pipeline"  # requests are queued behind the one being served
-_PAUSE_STOPPED = "stopped"  # the parser failed or the connection is closing
+_PAUSE_BODY: Final = "body"  # the request body buffer is full
+_PAUSE_PIPELINE: Final = "pipeline"  # requests are queued behind the one being served
+_PAUSE_STOPPED: Final = "stopped"  # the parser failed or the connection is closing
 
 
 class ClientConnection(asyncio.Protocol):

@@ -225,12 +225,8 @@ class Lease:
     manager it gives the connection back when the block ends; an upstream error in the block
     (a broken body) counts as a failure of the replica."""
 
-    __slots__ = ("_started", "exchange", "replica", "replicas")
+    __slots__ = ("_started", "exchange", "head", "replica", "replicas")
     cache = "-"  # straight from the upstream
-
-    @property
-    def head(self) -> ResponseHead:
-        return self.exchange.head
 
     @property
     def sent_whole(self) -> bool:
@@ -247,6 +243,7 @@ class Lease:
         self, replicas: ReplicaSet, replica: Replica, exchange: Exchange, started: float
     ) -> None:
         self.replicas, self.replica, self.exchange = replicas, replica, exchange
+        self.head: ResponseHead = exchange.head  # the response has begun: its head is here
         self._started = started
 
     def __enter__(self) -> Lease:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import itertools
 import re
 import secrets
+from typing import Final
 
 from proxy.http1.headers import Headers
 
-HEADER = b"X-Request-ID"
-_WELL_FORMED = re.compile(rb"[A-Za-z0-9._-]{1,64}")
+HEADER: Final = b"X-Request-ID"
+_WELL_FORMED: Final = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 
 
 class RequestIds:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import functools
 from dataclasses import dataclass, field
+from typing import Final
 
 
 class Upstream(enum.Enum):
@@ -43,10 +44,12 @@ class Route:
         object.__setattr__(self, "upstream_name", self.upstream.value)
 
 
-_AUTH_ROUTES = frozenset({(b"POST", b"/login"), (b"POST", b"/logout"), (b"GET", b"/cookie.html")})
-_HOME = frozenset({b"/", b"/index.html"})
-_PUBLIC_FILES = frozenset({b"/favicon.ico"})
-SECRET_PAGE = b"/secret.html"
+_AUTH_ROUTES: Final = frozenset(
+    {(b"POST", b"/login"), (b"POST", b"/logout"), (b"GET", b"/cookie.html")}
+)
+_HOME: Final = frozenset({b"/", b"/index.html"})
+_PUBLIC_FILES: Final = frozenset({b"/favicon.ico"})
+SECRET_PAGE: Final = b"/secret.html"
 
 
 # Routes are immutable and few paths are hot: remembering the last few hundred answers

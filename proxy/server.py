@@ -15,14 +15,14 @@ import time
 from dataclasses import dataclass
 from typing import TextIO
 
-from proxy import admin, metrics, redirect, tls
+from proxy import admin, compiled, metrics, redirect, tls
 from proxy.access import AuthClient
 from proxy.accesslog import FORMATS, Record
 from proxy.cache import ResponseCache
 from proxy.config import Address, ConfigError, Settings
 from proxy.forward import Forwarder
 from proxy.health import HealthChecker
-from proxy.protocol import ClientConnection
+from proxy.protocol import ClientConnection, Pipeline
 from proxy.replicas import ReplicaSet
 from proxy.request_id import RequestIds
 from proxy.routing import Upstream
@@ -84,7 +84,7 @@ class ServerState:
             max_entry_bytes=settings.cache_entry_bytes,
             clock=self.loop.time,
         )
-        self.forwarder = Forwarder(
+        self.forwarder: Pipeline = Forwarder(
             self.upstreams, self.auth, self.cache, RequestIds(), settings.internal_token
         )
         self.connections: set[ClientConnection] = set()
@@ -347,10 +347,11 @@ async def serve(
         state.loop.add_signal_handler(sig, stop.set)
     if parent is None:
         log.warning(
-            "gatehouse proxy listening on %s://%s (admin on http://%s)",
+            "gatehouse proxy listening on %s://%s (admin on http://%s), %s",
             "https" if ssl_context else "http",
             settings.listen,
             settings.admin,
+            compiled.describe(),
         )
     else:
         _watch_parent(state.loop, parent, stop)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Final, Protocol
 
 
 class Sink(Protocol):
@@ -29,4 +29,4 @@ class _Discard:
         pass
 
 
-DISCARD = _Discard()
+DISCARD: Final = _Discard()

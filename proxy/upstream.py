@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import enum
 from collections.abc import AsyncIterable
-from typing import cast
+from typing import Final, cast
 
 from proxy import errors
 from proxy.config import Address
@@ -15,7 +15,7 @@ from proxy.http1 import END, Body, ResponseEvent, ResponseHead, ResponseParser
 from proxy.http1.writer import LAST_CHUNK, chunk
 from proxy.sink import Sink
 
-IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
+IDEMPOTENT: Final = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
 
 
 class StaleConnection(errors.BadGateway):
@@ -40,9 +40,9 @@ class ConnectTimedOut(NotSent, errors.GatewayTimeout):
 # (200 stalled 20 MB downloads): 76 KiB of proxy RSS each with 64 KiB reads, 133 KiB with
 # 128 KiB, ~460 KiB before (issue 9); a fast 50 MB download costs ~20% more proxy CPU than
 # with 256 KiB reads, at the same speed (the content service sets it).
-READ_SIZE = 64 * 1024
+READ_SIZE: Final = 64 * 1024
 # One buffer for all upstream reads: each read is copied out before the loop reads again.
-_READ_BUFFER = memoryview(bytearray(READ_SIZE))
+_READ_BUFFER: Final = memoryview(bytearray(READ_SIZE))
 
 
 class Exchange:
@@ -50,7 +50,7 @@ class Exchange:
 
     It owns what the forwarder waits on: `response` (a future for the head) and, only when
     the body is still arriving as the forwarder starts relaying it, a future for its end.
-    Body events that arrive before the forwarder names a sink wait in `_pending`.
+    Body bytes that arrive before the forwarder names a sink wait in `_pending`.
     """
 
     __slots__ = ("_done", "_pending", "_sink", "complete", "conn", "error", "keep_alive",
@@ -64,7 +64,7 @@ class Exchange:
         self.complete = False  # the whole response arrived
         self.error: errors.ProxyError | None = None
         self._sink: Sink | None = None
-        self._pending: list[ResponseEvent] = []
+        self._pending: list[bytes] = []  # body bytes that came before `relay`
         self._done: asyncio.Future[None] | None = None
 
     @property
@@ -75,9 +75,11 @@ class Exchange:
         """Send the response body to `sink`. None if it is all there already (a small
         response comes with its head); else a future that resolves after the last byte."""
         self._sink = sink
-        pending, self._pending = self._pending, []
-        for event in pending:
-            self.deliver(event)
+        for data in self._pending:
+            sink.body(data)
+        self._pending = []
+        if self.complete:
+            sink.end()
         sink.flush()
         if self.error is not None:
             raise self.error
@@ -96,14 +98,13 @@ class Exchange:
         sink = self._sink
         if type(event) is Body:
             if sink is None:
-                self._pending.append(event)
+                self._pending.append(event.data)
             else:
                 sink.body(event.data)
         elif event is END:
             self.complete = True
             if sink is None:
-                self._pending.append(event)
-                return
+                return  # relay ends the body
             sink.end()
             if self._done is not None and not self._done.done():
                 self._done.set_result(None)
@@ -136,7 +137,9 @@ class _State(enum.Enum):
 
 
 # Looked up once (see http1.events.NO_BODY for why).
-_IDLE, _BUSY, _CLOSED = _State.IDLE, _State.BUSY, _State.CLOSED
+_IDLE: Final = _State.IDLE
+_BUSY: Final = _State.BUSY
+_CLOSED: Final = _State.CLOSED
 
 
 class UpstreamConnection(asyncio.BufferedProtocol):

@@ -1,6 +1,10 @@
 """HTTP/1.1 message parsing without I/O: bytes in, events out (in the style of h11)."""
 
-from proxy.http1.events import (
+from proxy import compiled
+
+compiled.use(__path__, __name__)  # before the imports below: they may be the compiled ones
+
+from proxy.http1.events import (  # noqa: E402
     BY_LENGTH,
     CHUNKED,
     END,
@@ -16,8 +20,8 @@ from proxy.http1.events import (
     ResponseEvent,
     ResponseHead,
 )
-from proxy.http1.request import ExpectationFailed, RequestParser
-from proxy.http1.response import ResponseParser
+from proxy.http1.request import RequestParser  # noqa: E402
+from proxy.http1.response import ResponseParser  # noqa: E402
 
 __all__ = [
     "BY_LENGTH",
@@ -28,7 +32,6 @@ __all__ = [
     "Body",
     "BrokenResponse",
     "EndOfMessage",
-    "ExpectationFailed",
     "Framing",
     "Limits",
     "RequestEvent",

@@ -5,12 +5,13 @@ from __future__ import annotations
 import functools
 import time
 from email.utils import formatdate
+from typing import Final
 
 Headers = list[tuple[bytes, bytes]]
 
 # RFC 9110 §7.6.1: these describe one connection and are never forwarded. `Proxy-*` and
 # `Trailer` follow Go's ReverseProxy (hopHeaders).
-HOP_BY_HOP = frozenset(
+HOP_BY_HOP: Final = frozenset(
     {
         b"connection",
         b"keep-alive",
@@ -26,21 +27,21 @@ HOP_BY_HOP = frozenset(
 
 # Headers a client could send to impersonate the proxy's own statements; always replaced.
 # `Proxy` is the httpoxy vector; `X-Gatehouse-Token` is the proxy's secret to the services.
-IDENTITY_PREFIXES = (b"x-auth-", b"x-forwarded-")
-IDENTITY_NAMES = frozenset({b"forwarded", b"x-real-ip", b"proxy", b"x-gatehouse-token"})
+IDENTITY_PREFIXES: Final = (b"x-auth-", b"x-forwarded-")
+IDENTITY_NAMES: Final = frozenset({b"forwarded", b"x-real-ip", b"proxy", b"x-gatehouse-token"})
 
 # A `Connection` option may never name these: the proxy sets or relies on them itself.
-_PROTECTED = frozenset({b"host", b"cookie", b"content-length"})
+_PROTECTED: Final = frozenset({b"host", b"cookie", b"content-length"})
 
 # What never goes upstream from a request: the above, plus what the proxy answers or sets
 # itself (`Expect` is answered by the proxy; `Host` and `X-Request-ID` are set exactly once).
-_REQUEST_DROP = HOP_BY_HOP | IDENTITY_NAMES | {b"expect", b"host", b"x-request-id"}
+_REQUEST_DROP: Final = HOP_BY_HOP | IDENTITY_NAMES | {b"expect", b"host", b"x-request-id"}
 # The proxy sets a response's X-Request-ID itself, whatever the upstream echoed; what passes
 # only between the proxy and the services (`X-Auth-*`, the internal token) never reaches a
 # client.
-_RESPONSE_DROP = HOP_BY_HOP | {b"x-request-id", b"x-gatehouse-token"}
-_RESPONSE_DROP_PREFIXES = (b"proxy-", b"x-auth-")
-_REQUEST_DROP_PREFIXES = (b"proxy-", *IDENTITY_PREFIXES)
+_RESPONSE_DROP: Final = HOP_BY_HOP | {b"x-request-id", b"x-gatehouse-token"}
+_RESPONSE_DROP_PREFIXES: Final = (b"proxy-", b"x-auth-")
+_REQUEST_DROP_PREFIXES: Final = (b"proxy-", *IDENTITY_PREFIXES)
 
 
 def connection_options(values: list[bytes]) -> frozenset[bytes]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from proxy.http1.headers import Headers
 
 CLOSE: tuple[tuple[bytes, bytes], ...] = ((b"Connection", b"close"),)
-KEEP_ALIVE = (b"Connection", b"keep-alive")
+KEEP_ALIVE: Final = (b"Connection", b"keep-alive")
 
 
 @dataclass(slots=True)

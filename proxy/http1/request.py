@@ -10,6 +10,7 @@ Expect, Upgrade) and the size limits.
 from __future__ import annotations
 
 import enum
+from typing import Final
 
 import httptools
 
@@ -26,10 +27,10 @@ from proxy.http1.events import (
 )
 from proxy.http1.headers import connection_options
 
-_HOST_FORBIDDEN = frozenset(b" \t/\\@?#")
-_VERSIONS = {"1.1": b"1.1", "1.0": b"1.0"}
+_HOST_FORBIDDEN: Final = frozenset(b" \t/\\@?#")
+_VERSIONS: Final = {"1.1": b"1.1", "1.0": b"1.0"}
 # The fields _build_head reads; every other field passes through untouched.
-_FRAMING_FIELDS = frozenset(
+_FRAMING_FIELDS: Final = frozenset(
     {b"host", b"cookie", b"connection", b"transfer-encoding", b"content-length", b"expect"}
 )
 
@@ -42,7 +43,10 @@ class _State(enum.Enum):
 
 
 # Looked up once (see events.NO_BODY for why).
-_IDLE, _HEAD, _BODY, _DONE = _State.IDLE, _State.HEAD, _State.BODY, _State.DONE
+_IDLE: Final = _State.IDLE
+_HEAD: Final = _State.HEAD
+_BODY: Final = _State.BODY
+_DONE: Final = _State.DONE
 
 
 class _Stop(Exception):
@@ -271,7 +275,7 @@ class RequestParser:
         expect_continue = False
         if expect is not None:
             if expect.strip(b" \t").lower() != b"100-continue":
-                raise ExpectationFailed()
+                raise errors.ExpectationFailed()
             # RFC 9110 §10.1.1: a 1.0 client cannot understand 100 Continue; ignore it.
             expect_continue = framing is not NO_BODY and version == b"1.1"
 
@@ -289,12 +293,6 @@ class RequestParser:
             # RFC 6265 §5.4 allows one Cookie field; tolerate more by joining them.
             cookie=b"; ".join(cookies) if cookies else None,
         )
-
-
-class ExpectationFailed(errors.ClientError):
-    """Only `Expect: 100-continue` is supported."""
-
-    status = 417
 
 
 def _classify(exc: httptools.HttpParserError) -> errors.ProxyError:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import enum
+from typing import Final
 
 import httptools
 
@@ -31,11 +32,14 @@ class _State(enum.Enum):
 
 
 # Looked up once (see events.NO_BODY for why).
-_HEAD, _BODY, _COUNTED = _State.HEAD, _State.BODY, _State.COUNTED
-_COMPLETE, _BROKEN = _State.COMPLETE, _State.BROKEN
+_HEAD: Final = _State.HEAD
+_BODY: Final = _State.BODY
+_COUNTED: Final = _State.COUNTED
+_COMPLETE: Final = _State.COMPLETE
+_BROKEN: Final = _State.BROKEN
 
 # The response fields on_headers_complete reads; every other field passes through untouched.
-_FRAMING_FIELDS = frozenset({b"connection", b"content-length", b"transfer-encoding"})
+_FRAMING_FIELDS: Final = frozenset({b"connection", b"content-length", b"transfer-encoding"})
 
 
 class _Stop(Exception):

@@ -4,10 +4,11 @@ directions use these: the client's responses and the upstream's requests."""
 from __future__ import annotations
 
 from http import HTTPStatus
+from typing import Final
 
 from proxy.http1.headers import Headers
 
-LAST_CHUNK = b"0\r\n\r\n"  # no trailer fields (RFC 9112 §7.1)
+LAST_CHUNK: Final = b"0\r\n\r\n"  # no trailer fields (RFC 9112 §7.1)
 
 
 def chunk(data: bytes) -> tuple[bytes, bytes, bytes]:
@@ -26,7 +27,7 @@ def encode_request_head(method: bytes, target: bytes, headers: Headers) -> bytes
     return b"%s %s HTTP/1.1\r\n%s\r\n" % (method, target, _fields(headers))
 
 
-_REASONS = {int(s): s.phrase.encode() for s in HTTPStatus}
+_REASONS: Final = {int(s): s.phrase.encode() for s in HTTPStatus}
 
 
 def encode_response_head(status: int, headers: Headers) -> bytes:

@@ -10,7 +10,7 @@ from email.utils import parsedate_to_datetime
 import pytest
 
 from proxy import errors
-from proxy.http1 import ExpectationFailed, ResponseParser
+from proxy.http1 import ResponseParser
 from proxy.http1.writer import encode_response_head
 from proxy.pages import error_response, render
 
@@ -117,7 +117,7 @@ def test_error_response_parses_as_one_complete_response(error):
         (errors.RequestTimeout, 408, True),
         (errors.PayloadTooLarge, 413, True),
         (errors.URITooLong, 414, True),
-        (ExpectationFailed, 417, True),
+        (errors.ExpectationFailed, 417, True),
         (errors.HeaderFieldsTooLarge, 431, True),
         (errors.NotImplementedByProxy, 501, True),
         (errors.BadGateway, 502, False),
