@@ -46,7 +46,7 @@ _NOT_MODIFIED_FIELDS: Final = frozenset(
 )  # fmt: skip
 
 
-@dataclass(slots=True)
+@dataclass
 class Entry:
     head: ResponseHead
     body: bytes

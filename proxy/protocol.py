@@ -92,7 +92,11 @@ _PAUSE_PIPELINE: Final = "pipeline"  # requests are queued behind the one being 
 _PAUSE_STOPPED: Final = "stopped"  # the parser failed or the connection is closing
 
 
-class ClientConnection(asyncio.Protocol):
+class ClientConnection:
+    """An asyncio protocol (by its methods: the event loop calls them by name). It does not
+    derive from asyncio.Protocol so that mypyc compiles it into a native class, whose
+    attributes are C struct fields rather than dictionary entries (issue 13)."""
+
     def __init__(self, server: ServerState) -> None:
         self._server = server
         self._settings = server.settings
@@ -174,6 +178,10 @@ class ClientConnection(asyncio.Protocol):
         if self._server.tracer is not None:  # before any answer: those come from the task
             self._server.tracer.client_bytes(self, self.id, data)
         self._update_state()
+
+    def eof_received(self) -> None:
+        """The client closed its side: close ours too (asyncio.Protocol's default)."""
+        return None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True

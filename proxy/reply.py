@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
 
@@ -17,21 +16,32 @@ from proxy.transaction import RequestBody
 from proxy.upstream import UpstreamConnection
 
 
-@dataclass(slots=True)
 class Outbound:
-    """A request on its way upstream: what the upstream step builds the request from."""
+    """A request on its way upstream: what the upstream step builds the request from. (A
+    plain class: see http1.events on mypyc and dataclass-made __init__s.)"""
 
-    head: RequestHead  # as the client sent it
-    target: bytes  # as the upstream gets it (see forward.rewrite_target)
-    route: Route
-    body: RequestBody | None
-    session: Session | None  # the upstream is told the user (X-Auth-User)
-    peer_ip: bytes
-    tls: bool
-    request_id: bytes
-    # Set by the cache to revalidate a stored response: ask with its ETag in place of the
-    # client's conditionals (RFC 9111 §4.3.1).
-    if_none_match: bytes | None = None
+    def __init__(
+        self,
+        head: RequestHead,
+        target: bytes,
+        route: Route,
+        body: RequestBody | None,
+        session: Session | None,
+        peer_ip: bytes,
+        tls: bool,
+        request_id: bytes,
+    ) -> None:
+        self.head = head  # as the client sent it
+        self.target = target  # as the upstream gets it (see forward.rewrite_target)
+        self.route = route
+        self.body = body
+        self.session = session  # the upstream is told the user (X-Auth-User)
+        self.peer_ip = peer_ip
+        self.tls = tls
+        self.request_id = request_id
+        # Set by the cache to revalidate a stored response: ask with its ETag in place of
+        # the client's conditionals (RFC 9111 §4.3.1).
+        self.if_none_match: bytes | None = None
 
     @property
     def identified(self) -> bool:

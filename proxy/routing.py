@@ -13,7 +13,7 @@ class Upstream(enum.Enum):
     CONTENT = "content"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Route:
     upstream: Upstream
     public: bool

@@ -13,7 +13,7 @@ import socket
 import sys
 import time
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TextIO, cast
 
 from proxy import admin, compiled, metrics, redirect, tls
 from proxy.access import AuthClient
@@ -325,7 +325,7 @@ async def serve(
     state.max_connections = capacity.max_connections
     await state.start()
     server = await state.loop.create_server(
-        lambda: ClientConnection(state),
+        lambda: cast(asyncio.Protocol, ClientConnection(state)),
         sock=socks.public,
         backlog=capacity.backlog,
         ssl=ssl_context,

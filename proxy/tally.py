@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import bisect
 import math
-from typing import Final
 
-INF: Final = math.inf
-SECONDS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, INF)
-REQUESTS: Final = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 1000.0, INF)
+INF = math.inf
+SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, INF)
+REQUESTS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 1000.0, INF)
 
 
 class Buckets:

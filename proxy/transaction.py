@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 
 from proxy import errors
 from proxy.http1 import RequestHead
@@ -50,51 +49,65 @@ class RequestBody:
     def complete(self) -> bool:
         return self.finished and self.error is None
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    # An async iterator written out rather than an async generator, which mypyc cannot
+    # compile (proxy/compiled.py).
+    def __aiter__(self) -> RequestBody:
+        return self
+
+    async def __anext__(self) -> bytes:
         while True:
             if self._chunks:
                 chunk = self._chunks.popleft()
                 self._buffered -= len(chunk)
                 if self._buffered < BODY_LOW_WATER:
                     self._resume()
-                yield chunk
-            elif self.error is not None:
+                return chunk
+            if self.error is not None:
                 raise self.error
-            elif self.finished:
-                return
-            else:
-                self._waiter = asyncio.get_running_loop().create_future()
-                await self._waiter
+            if self.finished:
+                raise StopAsyncIteration
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
 
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
 
-@dataclass(slots=True, eq=False)
 class Transaction:
-    """What the connection knows about one request while it is served, for the access log."""
+    """What the connection knows about one request while it is served, for the access log.
+    (A plain class: see http1.events on mypyc and dataclass-made __init__s.)"""
 
-    number: int  # 1-based position on its connection
-    head: RequestHead | None
-    body: RequestBody | None = None
-    error: errors.ProxyError | None = None  # set when the request never parsed
-    started: float = 0.0
-    status: int = 0
-    # Body bytes: those written, then (once served) those that left our write buffer.
-    bytes_sent: int = 0
-    body_at: int = 0  # where the response body begins in the bytes written on the connection
-    # Why the response ended before it was complete: "client" (gone), "timeout" (took
-    # nothing for the send timeout), "upstream" (cut or timed out), "shutdown" (grace over).
-    aborted: str = ""
-    response_started: bool = False
-    close_after: bool = False
-    user: bytes = b"-"
-    # What the proxy's cache did: "hit" (answered from it), "miss" (stored the response), or
-    # "revalidated" (answered from a stale copy after the upstream's 304).
-    cache: str = "-"
-    request_id: bytes = b""  # X-Request-ID, set once the request is forwarded
-    route: str = "-"  # for the metrics: auth, home, public or protected (routing.Route.label)
+    def __init__(
+        self,
+        number: int,
+        head: RequestHead | None,
+        body: RequestBody | None = None,
+        error: errors.ProxyError | None = None,
+    ) -> None:
+        self.number = number  # 1-based position on its connection
+        self.head = head
+        self.body = body
+        self.error = error  # set when the request never parsed
+        self.started = 0.0
+        self.status = 0
+        # Body bytes: those written, then (once served) those that left our write buffer.
+        self.bytes_sent = 0
+        # Where the response body begins in the bytes written on the connection.
+        self.body_at = 0
+        # Why the response ended before it was complete: "client" (gone), "timeout" (took
+        # nothing for the send timeout), "upstream" (cut or timed out), "shutdown" (grace
+        # over).
+        self.aborted = ""
+        self.response_started = False
+        self.close_after = False
+        self.user = b"-"
+        # What the proxy's cache did: "hit" (answered from it), "miss" (stored the
+        # response), or "revalidated" (answered from a stale copy after the upstream's 304).
+        self.cache = "-"
+        self.request_id = b""  # X-Request-ID, set once the request is forwarded
+        # For the metrics: auth, home, public or protected (routing.Route.label).
+        self.route = "-"
 
     @property
     def body_unread(self) -> bool:

@@ -9,7 +9,7 @@ from typing import Final
 from proxy import errors
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Limits:
     max_request_line: int = 8192
     max_header_bytes: int = 8192
@@ -35,7 +35,12 @@ CHUNKED: Final = Framing.CHUNKED
 TO_CLOSE: Final = Framing.CLOSE
 
 
-@dataclass(slots=True)
+# The hot classes below write out their __init__ (dataclass(init=False)): mypyc compiles a
+# written one, while the one dataclass generates is made at run time and interpreted, which
+# cost about 5,000 instructions per object (proxy/compiled.py).
+
+
+@dataclass(init=False)
 class RequestHead:
     """A parsed request head; field names are lower-cased (as h11 does)."""
 
@@ -45,30 +50,64 @@ class RequestHead:
     headers: list[tuple[bytes, bytes]]
     keep_alive: bool
     framing: Framing
-    content_length: int | None = None
-    expect_continue: bool = False
-    host: bytes = b""
-    connection: frozenset[bytes] = frozenset()  # the options `Connection` lists
-    cookie: bytes | None = None  # all Cookie fields as one value
+    content_length: int | None
+    expect_continue: bool
+    host: bytes
+    connection: frozenset[bytes]  # the options `Connection` lists
+    cookie: bytes | None  # all Cookie fields as one value
+
+    def __init__(
+        self,
+        method: bytes,
+        target: bytes,
+        version: bytes,
+        headers: list[tuple[bytes, bytes]],
+        keep_alive: bool,
+        framing: Framing,
+        content_length: int | None = None,
+        expect_continue: bool = False,
+        host: bytes = b"",
+        connection: frozenset[bytes] = frozenset(),
+        cookie: bytes | None = None,
+    ) -> None:
+        self.method, self.target, self.version = method, target, version
+        self.headers, self.keep_alive, self.framing = headers, keep_alive, framing
+        self.content_length, self.expect_continue = content_length, expect_continue
+        self.host, self.connection, self.cookie = host, connection, cookie
 
     @property
     def path(self) -> bytes:
         return self.target.partition(b"?")[0]
 
 
-@dataclass(slots=True)
+@dataclass(init=False)
 class ResponseHead:
     status: int
     headers: list[tuple[bytes, bytes]]
     keep_alive: bool
     framing: Framing
-    content_length: int | None = None
-    connection: frozenset[bytes] = frozenset()
+    content_length: int | None
+    connection: frozenset[bytes]
+
+    def __init__(
+        self,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        keep_alive: bool,
+        framing: Framing,
+        content_length: int | None = None,
+        connection: frozenset[bytes] = frozenset(),
+    ) -> None:
+        self.status, self.headers, self.keep_alive = status, headers, keep_alive
+        self.framing, self.content_length, self.connection = framing, content_length, connection
 
 
-@dataclass(slots=True)
+@dataclass(init=False)
 class Body:
     data: bytes
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
 
 
 class BrokenResponse(Exception):

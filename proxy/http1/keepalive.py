@@ -11,7 +11,7 @@ CLOSE: tuple[tuple[bytes, bytes], ...] = ((b"Connection", b"close"),)
 KEEP_ALIVE: Final = (b"Connection", b"keep-alive")
 
 
-@dataclass(slots=True)
+@dataclass
 class KeepAlive:
     """Counts the responses on a connection and says how each one must end it.
 

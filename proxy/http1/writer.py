@@ -17,10 +17,8 @@ def chunk(data: bytes) -> tuple[bytes, bytes, bytes]:
 
 
 def _fields(headers: Headers) -> bytes:
-    """The field lines, each ending in CRLF (joined in C: no format string per field)."""
-    if not headers:
-        return b""
-    return b"\r\n".join(map(b": ".join, headers)) + b"\r\n"
+    """The field lines, each ending in CRLF."""
+    return b"".join([b"%s: %s\r\n" % (name, value) for name, value in headers])
 
 
 def encode_request_head(method: bytes, target: bytes, headers: Headers) -> bytes:
