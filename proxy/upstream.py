@@ -142,8 +142,12 @@ _BUSY: Final = _State.BUSY
 _CLOSED: Final = _State.CLOSED
 
 
-class UpstreamConnection(asyncio.BufferedProtocol):
+class UpstreamConnection:
     """One HTTP/1.1 connection to an upstream, carrying one `Exchange` at a time.
+
+    An asyncio buffered protocol by its methods (uvloop and asyncio look for `get_buffer`),
+    not derived from asyncio.BufferedProtocol: so mypyc compiles it into a native class, as
+    protocol.ClientConnection.
 
     Its one timer (a `Deadline`) is only ever moved earlier; when it fires, `_on_timer`
     works out from the state and the last activity whether a deadline really passed, and
@@ -372,9 +376,10 @@ class Pool:
         host, port = self.address.host, self.address.port
         try:
             async with asyncio.timeout(self.connect_timeout):
-                _, conn = await self.loop.create_connection(
-                    lambda: UpstreamConnection(self), host, port
+                _, protocol = await self.loop.create_connection(
+                    lambda: cast(asyncio.BufferedProtocol, UpstreamConnection(self)), host, port
                 )
+                conn = cast(UpstreamConnection, protocol)
         except TimeoutError:
             raise ConnectTimedOut(
                 f"The {self.address} service did not accept a connection in time."

@@ -68,13 +68,10 @@ def request_fields(headers: Headers, connection: frozenset[bytes]) -> Headers:
     CVE-2022-31813).
     """
     listed = connection - _PROTECTED
+    if listed <= _REQUEST_DROP:  # nearly always: `keep-alive` or `close`, dropped anyway
+        return [field for field in headers if not _hidden_from_upstream(field[0])]
     return [
-        (name, value)
-        for name, value in headers
-        if name not in _REQUEST_DROP
-        and not name.startswith(_REQUEST_DROP_PREFIXES)
-        and b"_" not in name
-        and name not in listed
+        field for field in headers if not _hidden_from_upstream(field[0]) and field[0] not in listed
     ]
 
 
@@ -82,13 +79,36 @@ def response_fields(headers: Headers, connection: frozenset[bytes]) -> Headers:
     """A response's fields as the client may see them: without hop-by-hop fields and
     without what the services tell only the proxy."""
     listed = connection - _PROTECTED
+    if listed <= _RESPONSE_DROP:
+        return [field for field in headers if not _hidden_from_client(field[0])]
     return [
-        (name, value)
-        for name, value in headers
-        if name not in _RESPONSE_DROP
-        and not name.startswith(_RESPONSE_DROP_PREFIXES)
-        and name not in listed
+        field for field in headers if not _hidden_from_client(field[0]) and field[0] not in listed
     ]
+
+
+# Each field name's verdict, remembered: one dictionary lookup per field instead of a set
+# lookup and a prefix test. Bounded, as the names come from the network.
+_REMEMBERED: Final = 1024
+_upstream_hidden: dict[bytes, bool] = {}
+_client_hidden: dict[bytes, bool] = {}
+
+
+def _hidden_from_upstream(name: bytes) -> bool:
+    hidden = _upstream_hidden.get(name)
+    if hidden is None:
+        hidden = name in _REQUEST_DROP or name.startswith(_REQUEST_DROP_PREFIXES) or b"_" in name
+        if len(_upstream_hidden) < _REMEMBERED:
+            _upstream_hidden[name] = hidden
+    return hidden
+
+
+def _hidden_from_client(name: bytes) -> bool:
+    hidden = _client_hidden.get(name)
+    if hidden is None:
+        hidden = name in _RESPONSE_DROP or name.startswith(_RESPONSE_DROP_PREFIXES)
+        if len(_client_hidden) < _REMEMBERED:
+            _client_hidden[name] = hidden
+    return hidden
 
 
 def get(headers: Headers, name: bytes) -> bytes | None:

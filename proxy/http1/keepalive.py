@@ -31,7 +31,8 @@ class KeepAlive:
         if force_close or not client_keeps_alive or self.served >= self.max_requests:
             return list(CLOSE), True
         # The timeout is a hint in whole seconds; rounding down keeps clients on the safe side.
-        keep_alive = b"timeout=%d, max=%d" % (self.timeout, self.max_requests - self.served)
+        # (int first: %d tries a float's __index__ and fails before it converts.)
+        keep_alive = b"timeout=%d, max=%d" % (int(self.timeout), self.max_requests - self.served)
         return [KEEP_ALIVE, (b"Keep-Alive", keep_alive)], False
 
     @property
