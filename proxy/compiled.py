@@ -60,8 +60,13 @@ def use(package_path: list[str], package: str) -> None:
 
 @functools.cache
 def wanted() -> bool:
-    """Whether this process runs the compiled modules (decided once, at the first import)."""
-    use_them = decide(os.environ.get(SETTING, "auto"), stale(BUILD))
+    """Whether this process runs the compiled modules (decided once, at the first import).
+    A bad PROXY_COMPILED means the Python modules here; the proxy's settings refuse it
+    (config.Settings), in the same words as any other bad setting."""
+    try:
+        use_them = decide(os.environ.get(SETTING, "auto"), stale(BUILD))
+    except ValueError:
+        return False
     if use_them:
         # The library all compiled modules share, imported by its own top-level name.
         sys.path.append(str(BUILD))
@@ -69,11 +74,12 @@ def wanted() -> bool:
 
 
 def decide(setting: str, problem: str | None) -> bool:
-    """PROXY_COMPILED's value and what, if anything, makes the build unusable."""
+    """PROXY_COMPILED's value and what, if anything, makes the build unusable; ValueError
+    if the two do not go together."""
     if setting not in ("auto", "0", "1"):
-        raise ValueError(f"setting {SETTING}: must be auto, 0 or 1 (got {setting!r})")
+        raise ValueError("must be auto, 0 or 1")
     if setting == "1" and problem is not None:
-        raise RuntimeError(f"setting {SETTING}: 1 asks for the compiled modules, but {problem}")
+        raise ValueError(f"1 asks for the compiled modules, but {problem}")
     return setting != "0" and problem is None
 
 

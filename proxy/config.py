@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypedDict, TypeVar
 
+from proxy import compiled
 from proxy.http1 import Limits
 
 
@@ -87,6 +88,8 @@ class Settings:
     send_timeout: float = 30.0  # longest time a client may take none of a response's bytes
     body_min_rate: float = 500.0  # bytes/s a request body must average after body_timeout
     max_connections_per_ip: int = 0  # 0: no per-address cap
+    # Run the mypyc-compiled hot modules: auto (when fresh), 1 (or refuse to start), 0.
+    compiled: str = "auto"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -143,6 +146,7 @@ class Settings:
             max_connections_per_ip=read(
                 "PROXY_MAX_CONNECTIONS_PER_IP", int, d.max_connections_per_ip, minimum=0
             ),
+            compiled=read(compiled.SETTING, _compiled, d.compiled),
         )
 
     @property
@@ -275,6 +279,12 @@ def _addresses(raw: str) -> tuple[Address, ...]:
 def _log_format(raw: str) -> str:
     if raw not in ("text", "json"):
         raise ValueError("expected text or json")
+    return raw
+
+
+def _compiled(raw: str) -> str:
+    """PROXY_COMPILED: the same rule the package applied at import (proxy/compiled.py)."""
+    compiled.decide(raw, compiled.stale(compiled.BUILD))
     return raw
 
 

@@ -55,7 +55,8 @@ class Forwarder:
         request_ids: RequestIds,
         token: bytes | None = None,
     ) -> None:
-        self._upstreams = upstreams
+        # By name: a str hashes in C, an Enum member through Python-level __hash__.
+        self._upstreams = {upstream.value: replicas for upstream, replicas in upstreams.items()}
         self._auth = auth
         self._request_ids = request_ids
         self._token = token
@@ -127,7 +128,7 @@ class Forwarder:
         request = encode_request_head(head.method, out.target, fields)
         trace.upstream_request(name, request)
         lease = await send(
-            self._upstreams[out.route.upstream],
+            self._upstreams[name],
             head.method,
             request,
             out.body,
@@ -184,7 +185,7 @@ def upstream_headers(
     (see `request_fields`; the session cookie only to the auth service, which sets and ends
     it), then the proxy's: Host, framing, forwarding, identity and the internal token."""
     headers = request_fields(head.headers, head.connection)
-    if not keep_session_cookie:
+    if not keep_session_cookie and head.cookie is not None:
         headers = without_session_cookies(headers)
     # Exactly one Host; an HTTP/1.0 client may send none (or an empty one), but an HTTP/1.1
     # upstream must get one (RFC 9112 §3.2).

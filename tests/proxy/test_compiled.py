@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from proxy import compiled
+from proxy.config import ConfigError, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,18 +31,25 @@ def test_decide(setting: str, problem: str | None, expected: bool) -> None:
     assert compiled.decide(setting, problem) is expected
 
 
-def test_asking_for_a_build_that_cannot_be_used_is_an_error() -> None:
-    with pytest.raises(
-        RuntimeError, match="setting PROXY_COMPILED: 1 asks for the compiled modules, but no build"
-    ):
+def test_asking_for_a_build_that_cannot_be_used_is_refused() -> None:
+    with pytest.raises(ValueError, match="1 asks for the compiled modules, but no build"):
         compiled.decide("1", "no build")
 
 
-def test_a_bad_setting_is_named() -> None:
-    with pytest.raises(
-        ValueError, match=r"setting PROXY_COMPILED: must be auto, 0 or 1 \(got 'yes'\)"
-    ):
-        compiled.decide("yes", None)
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("yes", r"setting PROXY_COMPILED: must be auto, 0 or 1 \(got 'yes'\)"),
+        ("1", r"setting PROXY_COMPILED: 1 asks for the compiled modules, but .* \(got '1'\)"),
+    ],
+    ids=["bad-value", "asked-for-but-stale"],
+)
+def test_the_proxy_settings_refuse_what_cannot_be(
+    value: str, message: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(compiled, "BUILD", tmp_path / "no-build")
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env({compiled.SETTING: value})
 
 
 def write_build(build: Path, root: Path, python: str = sys.version) -> None:
