@@ -110,6 +110,15 @@ def stale(build: Path, root: Path = ROOT) -> str | None:
     return None
 
 
+def build_if_stale() -> None:
+    problem = stale(BUILD)
+    if problem is None:
+        print(f"compiled modules in {BUILD} are up to date")
+        return
+    print(f"compiling {len(MODULES)} modules with mypyc: {problem}")
+    build()
+
+
 def build() -> None:
     """Compile MODULES in a scratch copy of the package, then put the extension modules in
     place of the last build in one rename."""

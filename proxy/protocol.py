@@ -176,7 +176,7 @@ class ClientConnection:
             elif isinstance(event, errors.ProxyError):
                 self._on_parse_error(event)
         if self._server.tracer is not None:  # before any answer: those come from the task
-            self._server.tracer.client_bytes(self, self.id, data)
+            self._server.tracer.client_bytes(self.id, data)
         self._update_state()
 
     def eof_received(self) -> None:
@@ -187,6 +187,8 @@ class ClientConnection:
         self.closed = True
         self._update_state()
         self._server.connection_closed(self)
+        if self._server.tracer is not None:
+            self._server.tracer.client_closed(self.id)
         if self._serving is not None and not self._serving.aborted:
             self._serving.aborted = "client"  # unless we cut it ourselves (see _abort)
         if self._relay_source is not None:

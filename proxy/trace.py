@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextvars
 import re
-import weakref
 from typing import TextIO
 
 import httptools
@@ -76,14 +75,18 @@ def redact_head(head: bytes) -> list[str]:
 class Tracer:
     def __init__(self, out: TextIO) -> None:
         self._out = out
-        self._clients: weakref.WeakKeyDictionary[object, _ClientHeads] = weakref.WeakKeyDictionary()
+        self._clients: dict[int, _ClientHeads] = {}  # by connection id, while open
 
-    def client_bytes(self, conn: object, conn_id: int, data: bytes) -> None:
+    def client_bytes(self, conn_id: int, data: bytes) -> None:
         """Hook: every byte a client sends; its request heads are traced as sent."""
-        heads = self._clients.get(conn)
+        heads = self._clients.get(conn_id)
         if heads is None:
-            heads = self._clients[conn] = _ClientHeads(self, conn_id)
+            heads = self._clients[conn_id] = _ClientHeads(self, conn_id)
         heads.feed(data)
+
+    def client_closed(self, conn_id: int) -> None:
+        """Hook: the connection is gone, and with it its parser."""
+        self._clients.pop(conn_id, None)
 
     def serving(self, conn_id: int, number: int) -> None:
         """Hook: the task serving this request; what it asks upstream is traced under it."""

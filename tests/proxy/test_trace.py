@@ -42,19 +42,15 @@ def test_redact_head():
     ]
 
 
-class Conn:
-    """Stands in for a client connection (the tracer keys its parsers on it)."""
-
-
 def test_client_heads_are_shown_as_sent_even_split_and_pipelined():
     out = io.StringIO()
-    tracer, conn = Tracer(out), Conn()
+    tracer = Tracer(out)
     raw = (
         b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nX-MiXeD: 1\r\n\r\nhello"
         b"GET /b HTTP/1.0\r\nHOST: x\r\n\r\n"
     )
     for i in range(0, len(raw), 7):
-        tracer.client_bytes(conn, 7, raw[i : i + 7])
+        tracer.client_bytes(7, raw[i : i + 7])
     assert out.getvalue() == (
         "[conn 7 #1] client -> proxy\n"
         "    POST /a HTTP/1.1\n    Host: x\n    Content-Length: 5\n    X-MiXeD: 1\n\n"
@@ -65,9 +61,9 @@ def test_client_heads_are_shown_as_sent_even_split_and_pipelined():
 
 def test_garbage_stops_the_client_trace_quietly():
     out = io.StringIO()
-    tracer, conn = Tracer(out), Conn()
-    tracer.client_bytes(conn, 1, b"\x00\x01 nonsense\r\n\r\n")
-    tracer.client_bytes(conn, 1, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    tracer = Tracer(out)
+    tracer.client_bytes(1, b"\x00\x01 nonsense\r\n\r\n")
+    tracer.client_bytes(1, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
     assert out.getvalue() == ""
 
 
@@ -103,3 +99,11 @@ def test_upstream_hops_are_traced_under_the_request_being_served():
         "[conn 3 #1] proxy -> content\n    GET / HTTP/1.1\n    X-Forwarded-For: 1.2.3.4",
         "[conn 3 #1] content -> proxy\n    HTTP/1.1 204 No Content\n    x-auth-user: demo",
     ]
+
+
+def test_a_closed_connections_parser_is_dropped():
+    tracer = Tracer(io.StringIO())
+    tracer.client_bytes(3, b"GET / HT")
+    tracer.client_closed(3)
+    tracer.client_closed(3)  # once more: nothing left
+    assert tracer._clients == {}
