@@ -182,6 +182,8 @@ def count_instructions(
         )
     return {
         "requests": requests,
+        # The proxy's start-up line says which modules it runs (proxy/compiled.py).
+        "modules": "compiled" if "compiled with mypyc" in proc.log.read_text() else "python",
         "instructions": parse_total(out_file.read_text()),
         "start_seconds": round(start_seconds, 1),
         "load_seconds": round(load_seconds, 1),
@@ -225,6 +227,7 @@ def run(args: argparse.Namespace) -> dict[str, object]:
         "proxy_env": args.proxy_env,
         "runs": runs,
         "instructions_per_request": round(per_request(args.n1, totals[0], args.n2, totals[1])),
+        "modules": runs[0]["modules"],
         "python": platform.python_version(),
         "valgrind": _version([find_tool("valgrind") or "valgrind", "--version"]),
     }
@@ -235,7 +238,10 @@ def summary_line(data: Mapping[str, object]) -> str:
     counts = ", ".join(
         f"N{i}={r['requests']} -> {short(r['instructions'])}" for i, r in enumerate(runs, 1)
     )
-    return f"instructions per proxied request: {data['instructions_per_request']:,} ({counts})"
+    return (
+        f"instructions per proxied request: {data['instructions_per_request']:,} "
+        f"({data['modules']} modules; {counts})"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

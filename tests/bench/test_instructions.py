@@ -43,13 +43,15 @@ def test_per_request_is_the_difference_over_the_extra_requests():
 def test_summary_line():
     data = {
         "instructions_per_request": 312_345,
+        "modules": "compiled",
         "runs": [
             {"requests": 200, "instructions": 4_100_000_000},
             {"requests": 2200, "instructions": 4_724_690_000},
         ],
     }
     assert instructions.summary_line(data) == (
-        "instructions per proxied request: 312,345 (N1=200 -> 4.1e9, N2=2200 -> 4.7e9)"
+        "instructions per proxied request: 312,345 "
+        "(compiled modules; N1=200 -> 4.1e9, N2=2200 -> 4.7e9)"
     )
 
 
