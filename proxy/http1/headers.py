@@ -68,7 +68,7 @@ def request_fields(headers: Headers, connection: frozenset[bytes]) -> Headers:
     CVE-2022-31813).
     """
     listed = connection - _PROTECTED
-    if listed <= _REQUEST_DROP:  # nearly always: `keep-alive` or `close`, dropped anyway
+    if listed <= _REQUEST_DROP:  # nearly always: nothing, or `keep-alive`, dropped anyway
         return [field for field in headers if not _hidden_from_upstream(field[0])]
     return [
         field for field in headers if not _hidden_from_upstream(field[0]) and field[0] not in listed
