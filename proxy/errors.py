@@ -6,6 +6,8 @@ head has been sent, an error can no longer become a response: the connection is 
 
 from __future__ import annotations
 
+from proxy import http1
+
 
 class ProxyError(Exception):
     """A request that cannot be served; `status` is what the client gets."""
@@ -104,3 +106,20 @@ class ServiceUnavailable(ProxyError):
     """The proxy is at its connection limit or shutting down; try again shortly."""
 
     status = 503
+
+
+# What the wire layer's protocol errors are answered with (RFC 9110 §15.5, §15.6).
+_FROM_PROTOCOL: dict[type[http1.ProtocolError], type[ProxyError]] = {
+    http1.MalformedRequest: BadRequest,
+    http1.TargetTooLong: URITooLong,
+    http1.HeadTooLarge: HeaderFieldsTooLarge,
+    http1.BodyTooLarge: PayloadTooLarge,
+    http1.UnsupportedVersion: VersionNotSupported,
+    http1.UnsupportedFeature: NotImplementedByProxy,
+    http1.UnknownExpectation: ExpectationFailed,
+}
+
+
+def from_protocol(error: http1.ProtocolError) -> ProxyError:
+    """The answer to a request the wire layer refused, with its detail when it has one."""
+    return _FROM_PROTOCOL[type(error)](error.detail)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Final, Protocol, cast
 
 from proxy import errors
 from proxy.deadline import Deadline
-from proxy.http1 import END, NO_BODY, Body, RequestHead, RequestParser
+from proxy.http1 import END, NO_BODY, Body, ProtocolError, RequestHead, RequestParser
 from proxy.http1.headers import Headers
 from proxy.http1.keepalive import CLOSE, KeepAlive
 from proxy.http1.writer import LAST_CHUNK, chunk, encode_response_head
@@ -173,8 +173,8 @@ class ClientConnection:
                     self._receiving = None
             elif type(event) is RequestHead:
                 self._on_request(event)
-            elif isinstance(event, errors.ProxyError):
-                self._on_parse_error(event)
+            elif isinstance(event, ProtocolError):
+                self._on_parse_error(errors.from_protocol(event))
         if self._server.tracer is not None:  # before any answer: those come from the task
             self._server.tracer.client_bytes(self.id, data)
         self._update_state()

@@ -6,8 +6,6 @@ import enum
 from dataclasses import dataclass
 from typing import Final
 
-from proxy import errors
-
 
 @dataclass(frozen=True)
 class Limits:
@@ -115,6 +113,45 @@ class BrokenResponse(Exception):
     this to 502 Bad Gateway)."""
 
 
+class ProtocolError(Exception):
+    """A client's bytes that are not a request this layer accepts. It ends the events: the
+    framing can no longer be trusted (RFC 9112 §9.6). Each kind below names a problem; the
+    proxy chooses the answer (`errors.from_protocol`), as h11 leaves the status to its
+    caller."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class MalformedRequest(ProtocolError):
+    """Not a valid HTTP/1.x request (RFC 9112), or fields against RFC 9110's rules."""
+
+
+class TargetTooLong(ProtocolError):
+    """The request target is over the limit."""
+
+
+class HeadTooLarge(ProtocolError):
+    """The header (or trailer) section is over the limits."""
+
+
+class BodyTooLarge(ProtocolError):
+    """The body is, or is announced to be, over the limit."""
+
+
+class UnsupportedVersion(ProtocolError):
+    """An HTTP version other than 1.0 and 1.1."""
+
+
+class UnsupportedFeature(ProtocolError):
+    """Valid HTTP this layer does not do: CONNECT, transfer codings other than chunked."""
+
+
+class UnknownExpectation(ProtocolError):
+    """An `Expect` other than 100-continue (RFC 9110 §10.1.1)."""
+
+
 class EndOfMessage:
     __slots__ = ()
 
@@ -124,5 +161,5 @@ class EndOfMessage:
 
 END: Final = EndOfMessage()
 
-RequestEvent = RequestHead | Body | EndOfMessage | errors.ProxyError
+RequestEvent = RequestHead | Body | EndOfMessage | ProtocolError
 ResponseEvent = ResponseHead | Body | EndOfMessage | BrokenResponse

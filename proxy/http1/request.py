@@ -14,16 +14,23 @@ from typing import Final
 
 import httptools
 
-from proxy import errors
 from proxy.http1.events import (
     BY_LENGTH,
     CHUNKED,
     END,
     NO_BODY,
     Body,
+    BodyTooLarge,
+    HeadTooLarge,
     Limits,
+    MalformedRequest,
+    ProtocolError,
     RequestEvent,
     RequestHead,
+    TargetTooLong,
+    UnknownExpectation,
+    UnsupportedFeature,
+    UnsupportedVersion,
 )
 from proxy.http1.headers import connection_options
 
@@ -56,7 +63,7 @@ class _Stop(Exception):
 class RequestParser:
     """Turns the bytes a client sends into `RequestHead`, `Body` and `END` events.
 
-    A protocol error becomes a `ProxyError` event at the end of the batch, after the events of
+    A protocol error becomes a `ProtocolError` event at the end of the batch, after the events of
     the requests that were complete before it, so that pipelined responses keep their order.
     After an error the parser ignores all further input.
     """
@@ -66,7 +73,7 @@ class RequestParser:
         self._parser = httptools.HttpRequestParser(self)
         self._events: list[RequestEvent] = []
         self._state = _IDLE
-        self._error: errors.ProxyError | None = None
+        self._error: ProtocolError | None = None
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._head_bytes = 0
@@ -111,7 +118,7 @@ class RequestParser:
             # way; trailers share the header section's limits.
             self._trailer_bytes += size
             if self._trailer_bytes > self._limits.max_header_bytes:
-                self._fail(errors.HeaderFieldsTooLarge("The trailer section is too large."))
+                self._fail(HeadTooLarge("The trailer section is too large."))
         events, self._events = self._events, []
         return events
 
@@ -128,13 +135,13 @@ class RequestParser:
         elif begins == 1 and state_before is _IDLE:
             self._raw_head_bytes = size
         if self._raw_head_bytes > self._limits.max_request_line + self._limits.max_header_bytes:
-            self._fail(errors.HeaderFieldsTooLarge())
+            self._fail(HeadTooLarge())
 
-    def _fail(self, error: errors.ProxyError) -> None:
+    def _fail(self, error: ProtocolError) -> None:
         self._state = _DONE
         self._events.append(error)
 
-    def _raise(self, error: errors.ProxyError) -> None:
+    def _raise(self, error: ProtocolError) -> None:
         self._error = error
         raise _Stop
 
@@ -154,7 +161,7 @@ class RequestParser:
     def on_url(self, url: bytes) -> None:
         self._url += url
         if len(self._url) > self._limits.max_request_line:
-            self._raise(errors.URITooLong())
+            self._raise(TargetTooLong())
 
     def on_header(self, name: bytes, value: bytes) -> None:
         if self._state is not _HEAD:
@@ -165,19 +172,19 @@ class RequestParser:
                 self._trailer_bytes > self._limits.max_header_bytes
                 or self._trailer_fields > self._limits.max_header_count
             ):
-                self._raise(errors.HeaderFieldsTooLarge("The trailer section is too large."))
+                self._raise(HeadTooLarge("The trailer section is too large."))
             return
         self._headers.append((name.lower(), value))
         self._head_bytes += len(name) + len(value) + 4
         if self._head_bytes > self._limits.max_header_bytes:
-            self._raise(errors.HeaderFieldsTooLarge())
+            self._raise(HeadTooLarge())
         if len(self._headers) > self._limits.max_header_count:
-            self._raise(errors.HeaderFieldsTooLarge("Too many header fields."))
+            self._raise(HeadTooLarge("Too many header fields."))
 
     def on_headers_complete(self) -> None:
         try:
             head = self._build_head()
-        except errors.ProxyError as error:
+        except ProtocolError as error:
             self._raise(error)
         self._state = _BODY
         self._events.append(head)
@@ -193,7 +200,7 @@ class RequestParser:
         self._in_trailers = False
         self._body_bytes += len(body)
         if self._body_bytes > self._limits.max_body_bytes:
-            self._raise(errors.PayloadTooLarge())
+            self._raise(BodyTooLarge())
         self._events.append(Body(body))
 
     def on_message_complete(self) -> None:
@@ -208,17 +215,15 @@ class RequestParser:
         version = _VERSIONS.get(parser.get_http_version())
         if version is None:
             if parser.get_http_version().startswith("0."):
-                raise errors.BadRequest("HTTP/0.9 requests are not supported.")
-            raise errors.VersionNotSupported()
+                raise MalformedRequest("HTTP/0.9 requests are not supported.")
+            raise UnsupportedVersion()
         if method == b"CONNECT":
-            raise errors.NotImplementedByProxy(
-                "CONNECT is not supported: this is no forward proxy."
-            )
+            raise UnsupportedFeature("CONNECT is not supported: this is no forward proxy.")
         target = self._url
         if not (target.startswith(b"/") or (target == b"*" and method == b"OPTIONS")):
-            raise errors.BadRequest("The request target must be a path (origin-form).")
+            raise MalformedRequest("The request target must be a path (origin-form).")
         if b"#" in target:  # RFC 9112 §3.2.1: origin-form has no fragment
-            raise errors.BadRequest("The request target must not contain a fragment.")
+            raise MalformedRequest("The request target must not contain a fragment.")
 
         hosts: list[bytes] = []
         transfer_encoding: bytes | None = None
@@ -244,38 +249,38 @@ class RequestParser:
 
         # RFC 9112 §3.2: a 1.1 request has exactly one Host; more than one is an error.
         if len(hosts) != 1 and (hosts or version == b"1.1"):
-            raise errors.BadRequest("A request needs exactly one Host header.")
+            raise MalformedRequest("A request needs exactly one Host header.")
         host = hosts[0].strip(b" \t") if hosts else b""  # RFC 9110 §5.5: OWS is not value
         if not _HOST_FORBIDDEN.isdisjoint(host):
-            raise errors.BadRequest("Invalid Host header.")
+            raise MalformedRequest("Invalid Host header.")
         if version == b"1.1" and not host:
             # RFC 9112 §3.2: the http scheme always has an authority, so an empty Host
             # (allowed only for URIs without one) names no site at all.
-            raise errors.BadRequest("The Host header must not be empty.")
+            raise MalformedRequest("The Host header must not be empty.")
 
         framing = NO_BODY
         if transfer_encoding is not None:
             # RFC 9112 §6.1: a 1.0 recipient cannot be trusted with Transfer-Encoding, and
             # the only coding we relay is `chunked` on its own.
             if version == b"1.0":
-                raise errors.BadRequest("Transfer-Encoding is not allowed in HTTP/1.0.")
+                raise MalformedRequest("Transfer-Encoding is not allowed in HTTP/1.0.")
             if transfer_encoding.strip(b" ").lower() != b"chunked":
-                raise errors.NotImplementedByProxy("Only Transfer-Encoding: chunked is supported.")
+                raise UnsupportedFeature("Only Transfer-Encoding: chunked is supported.")
             framing = CHUNKED
         elif content_length:
             if content_length > self._limits.max_body_bytes:
-                raise errors.PayloadTooLarge()
+                raise BodyTooLarge()
             framing = BY_LENGTH
 
         if parser.should_upgrade() and framing is not NO_BODY:
             # llhttp hands the bytes after such a head back as the new protocol's data, so
             # a body here would be parsed as the next request (smuggling).
-            raise errors.BadRequest("A request asking to switch protocols cannot have a body.")
+            raise MalformedRequest("A request asking to switch protocols cannot have a body.")
 
         expect_continue = False
         if expect is not None:
             if expect.strip(b" \t").lower() != b"100-continue":
-                raise errors.ExpectationFailed()
+                raise UnknownExpectation()
             # RFC 9110 §10.1.1: a 1.0 client cannot understand 100 Continue; ignore it.
             expect_continue = framing is not NO_BODY and version == b"1.1"
 
@@ -295,10 +300,10 @@ class RequestParser:
         )
 
 
-def _classify(exc: httptools.HttpParserError) -> errors.ProxyError:
+def _classify(exc: httptools.HttpParserError) -> ProtocolError:
     message = str(exc) or "malformed request"
     if "overflow" in message and "Content-Length" in message:
         # A length that does not fit in 64 bits is unparsable framing, not a large body
         # (RFC 9112 §6.3); a parsable length over the limit is the 413 in _build_head.
-        return errors.BadRequest("Content-Length is too large to represent.")
-    return errors.BadRequest(f"Malformed request: {message}.")
+        return MalformedRequest("Content-Length is too large to represent.")
+    return MalformedRequest(f"Malformed request: {message}.")

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from proxy import errors
-from proxy.http1 import END, Body, BrokenResponse, Limits, RequestHead, RequestParser, ResponseHead
+from proxy.http1 import (
+    END,
+    Body,
+    BrokenResponse,
+    Limits,
+    ProtocolError,
+    RequestHead,
+    RequestParser,
+    ResponseHead,
+)
 
 CRLF = b"\r\n"
 
@@ -52,8 +61,8 @@ def kinds(events: list) -> list:
             out.append("body")
         elif event is END:
             out.append("end")
-        elif isinstance(event, errors.ProxyError):
-            out.append(event.status)
+        elif isinstance(event, ProtocolError):
+            out.append(errors.from_protocol(event).status)  # the status the proxy answers
         elif isinstance(event, BrokenResponse):
             out.append("broken")
         else:  # pragma: no cover - would be a bug in the parser
@@ -70,7 +79,7 @@ def body_of(events: list) -> bytes:
 
 
 def normalise(events: list) -> list:
-    """Events with adjacent Body events merged and errors reduced to (class, status), so that
+    """Events with adjacent Body events merged and errors reduced to (kind, status), so that
     two feeds of the same bytes in different pieces can be compared."""
     out: list = []
     for event in events:
@@ -79,8 +88,8 @@ def normalise(events: list) -> list:
                 out[-1] = Body(out[-1].data + event.data)
             else:
                 out.append(Body(event.data))
-        elif isinstance(event, errors.ProxyError):
-            out.append((type(event).__name__, event.status))
+        elif isinstance(event, ProtocolError):
+            out.append((type(event).__name__, errors.from_protocol(event).status))
         elif isinstance(event, RequestHead):
             out.append(
                 (

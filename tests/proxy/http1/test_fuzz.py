@@ -16,6 +16,7 @@ from proxy.http1 import (
     Body,
     BrokenResponse,
     Framing,
+    ProtocolError,
     RequestHead,
     RequestParser,
     ResponseHead,
@@ -147,8 +148,9 @@ def check_types(events: list) -> None:
             assert isinstance(event.expect_continue, bool) and isinstance(event.host, bytes)
         elif isinstance(event, Body):
             assert isinstance(event.data, bytes) and event.data
-        elif isinstance(event, errors.ProxyError):
-            assert 400 <= event.status < 600 and event.close
+        elif isinstance(event, ProtocolError):
+            answer = errors.from_protocol(event)
+            assert 400 <= answer.status < 600 and answer.close
             # httptools turns any exception inside a callback into "User callback error": a
             # bug of ours would hide as a 400 without this check.
             assert "callback" not in event.detail, event.detail
@@ -161,7 +163,7 @@ def check_order(events: list) -> None:
     head: RequestHead | None = None
     received = 0
     for i, event in enumerate(events):
-        if isinstance(event, errors.ProxyError):
+        if isinstance(event, ProtocolError):
             assert i == len(events) - 1, "events after an error"
         elif isinstance(event, RequestHead):
             assert head is None, "a head inside another message"
@@ -206,7 +208,7 @@ def test_byte_by_byte_gives_the_same_events(data):
 @pytest.mark.parametrize("data", VALID)
 def test_the_seeds_are_valid(data):
     events = feed([data])
-    assert events[-1] is END and not any(isinstance(e, errors.ProxyError) for e in events)
+    assert events[-1] is END and not any(isinstance(e, ProtocolError) for e in events)
 
 
 @FUZZ
@@ -215,14 +217,14 @@ def test_nothing_after_an_error_is_parsed(data):
     raw = data.draw(messages)
     parser = RequestParser()
     events = parser.feed(raw)
-    if events and isinstance(events[-1], errors.ProxyError):
+    if events and isinstance(events[-1], ProtocolError):
         assert parser.feed(data.draw(st.sampled_from(VALID))) == []
 
 
 @pytest.mark.parametrize("data", NEAR_MISSES)
 def test_the_near_misses_are_refused(data):
     events = feed([data])
-    assert isinstance(events[-1], errors.ProxyError)
+    assert isinstance(events[-1], ProtocolError)
 
 
 RESPONSES = [
