@@ -25,8 +25,10 @@ from content_service.files import (
     OPEN_FLAGS,
     Entry,
     FileStore,
+    Unavailable,
     Variant,
     cache_control,
+    check_absent,
     large_variant,
 )
 from content_service.logs import current_request_id, log
@@ -150,6 +152,22 @@ class ContentApp:
             else:
                 await self.not_found(send, head)
             return
+        try:
+            await self._file(request_path, fields, head, receive, send)
+        except Unavailable as exc:
+            # Transient and ours (e.g. out of file descriptors): ask to retry, and never
+            # let a client or cache take it for a missing file.
+            log.warning("cannot read %s: %s", path, exc)
+            await self._simple(send, 503, head, extra=[(b"retry-after", b"1")])
+
+    async def _file(
+        self,
+        request_path: RequestPath,
+        fields: dict[bytes, bytes],
+        head: bool,
+        receive: Receive,
+        send: Send,
+    ) -> None:
         key = request_path.key
         entry = self.store.cached(key)
         # A hit is a body answered from memory; a lookup or a streamed file reads the disk.
@@ -179,8 +197,9 @@ class ContentApp:
     ) -> None:
         try:
             fd = os.open(entry.real_path, OPEN_FLAGS)
-        except OSError:
+        except OSError as exc:
             self.store.forget(key)
+            check_absent(exc)
             await self.not_found(send, head)
             return
         try:

@@ -11,6 +11,7 @@ Section numbers (§) refer to RFC 9110 unless another RFC is named.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import os
 import stat
@@ -23,6 +24,25 @@ from content_service.security import HTML_HEADERS, NOSNIFF
 
 Headers = list[tuple[bytes, bytes]]
 Stamp = tuple[int, int, int, int]
+
+# What a failed lookup may mean for a 404: the file is not there, or not ours to show. All
+# of them answer alike, so the answer does not reveal what exists outside or why.
+_ABSENT = frozenset(
+    {errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.ELOOP, errno.EACCES,
+     errno.EPERM}
+)  # fmt: skip
+
+
+class Unavailable(Exception):
+    """A file could not be read for a reason of the server's own (out of file descriptors,
+    an I/O error): a 503, never a 404, which would tell the client and caches that the file
+    is gone."""
+
+
+def check_absent(exc: OSError) -> None:
+    """Raise Unavailable unless a failed open or stat means "no such file" (a 404)."""
+    if exc.errno not in _ABSENT:
+        raise Unavailable(exc.strerror or str(exc)) from exc
 
 
 def cache_control(max_age: int) -> bytes:
@@ -199,7 +219,7 @@ class FileStore:
         return None
 
     def load(self, request_path: RequestPath) -> Entry | None:
-        """Find the file for a checked request path; None means 404.
+        """Find the file for a checked request path; None means 404, Unavailable 503.
 
         Blocking: call it from a worker thread.
         """
@@ -219,9 +239,10 @@ class FileStore:
                 # A symlink that leads out of the root (or to a dotfile).
                 return None
             return self._read(fs_path, real_path)
-        except (OSError, ValueError):
-            # Missing, unreadable, name too long, embedded NUL: all just 404,
-            # so the answer does not reveal what exists outside or why.
+        except ValueError:  # an embedded NUL
+            return None
+        except OSError as exc:
+            check_absent(exc)
             return None
 
     def _read(self, fs_path: str, real_path: str) -> Entry | None:

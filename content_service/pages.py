@@ -50,4 +50,5 @@ REASONS: dict[int, bytes] = {
     405: b"Method Not Allowed\n",
     412: b"Precondition Failed\n",
     416: b"Range Not Satisfiable\n",
+    503: b"Service Unavailable: try again shortly.\n",
 }

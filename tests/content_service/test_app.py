@@ -12,6 +12,7 @@ import pytest
 from content_service.app import create_app
 from content_service.config import Settings
 from content_service.pages import BUILTIN_404
+from tests.content_service.test_files import out_of_file_descriptors
 
 
 def call(
@@ -133,3 +134,19 @@ def test_readyz_names_the_problem(tmp_path: Path, damage: Callable[[Path], objec
     assert headers[b"content-type"] == b"text/plain; charset=utf-8"
     assert body.startswith(f"not ready: content root {str(root)!r} is not readable: ".encode())
     assert call(app, "GET", "/healthz")[0] == 200  # alive, just not ready
+
+
+def test_out_of_descriptors_is_503_not_404(tmp_path: Path) -> None:
+    """A transient failure of ours must not tell clients or caches that the file is gone
+    (a 404 is cacheable by default, RFC 9111 §4.2.2)."""
+    (tmp_path / "page.html").write_text("<p>hi</p>")
+    app = create_app(settings(tmp_path))
+
+    async def starved(scope: Any, receive: Any, send: Any) -> None:
+        with out_of_file_descriptors():
+            await app(scope, receive, send)
+
+    status, headers, body = call(starved, "GET", "/page.html")
+    assert (status, headers[b"retry-after"]) == (503, b"1")
+    assert body == b"Service Unavailable: try again shortly.\n"
+    assert call(app, "GET", "/page.html")[0] == 200
