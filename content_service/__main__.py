@@ -77,6 +77,7 @@ def main() -> int:
         log_config=None,  # logs.configure() did it: one format, with request ids
         log_level="warning",
         timeout_keep_alive=5,
+        timeout_graceful_shutdown=settings.shutdown_grace,
         # The proxy in front is the only client; its X-Forwarded-* headers
         # mean nothing to a file server, so they are not interpreted.
         proxy_headers=False,

@@ -20,6 +20,7 @@ DEFAULT_MEMORY_MAX = 1024 * 1024  # 1 MiB
 
 
 DEFAULT_MAX_AGE = 10
+DEFAULT_SHUTDOWN_GRACE = 10  # seconds, as the proxy's PROXY_SHUTDOWN_GRACE
 
 
 class ConfigError(ValueError):
@@ -77,6 +78,9 @@ class Settings:
     memory_max: int = DEFAULT_MEMORY_MAX
     max_age: int = DEFAULT_MAX_AGE  # seconds a shared cache may reuse a file
     internal_token: bytes | None = None  # None: everyone is let in (warned at start)
+    # On SIGTERM, how long responses under way may run on: a download to a client that
+    # stopped reading would otherwise hold the process forever.
+    shutdown_grace: int = DEFAULT_SHUTDOWN_GRACE
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -92,4 +96,7 @@ class Settings:
             memory_max=_int_setting(env, "CONTENT_MEMORY_MAX", DEFAULT_MEMORY_MAX, 0, 1 << 40),
             max_age=_int_setting(env, "CONTENT_MAX_AGE", DEFAULT_MAX_AGE, 0, 365 * 24 * 3600),
             internal_token=_token_setting(env),
+            shutdown_grace=_int_setting(
+                env, "CONTENT_SHUTDOWN_GRACE", DEFAULT_SHUTDOWN_GRACE, 0, 3600
+            ),
         )

@@ -108,6 +108,12 @@ def test_relative_root_is_made_absolute(tmp_path: Path, monkeypatch: pytest.Monk
             id="max-age-negative",
         ),
         pytest.param(
+            "CONTENT_SHUTDOWN_GRACE",
+            "5s",
+            "setting CONTENT_SHUTDOWN_GRACE: must be a whole number (got '5s')",
+            id="shutdown-grace-not-a-number",
+        ),
+        pytest.param(
             "INTERNAL_TOKEN",
             "two words",
             "setting INTERNAL_TOKEN: must be visible ASCII characters without spaces "

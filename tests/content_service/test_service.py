@@ -6,6 +6,7 @@ import email.utils
 import gzip
 import hashlib
 import http.client
+import signal
 import socket
 import time
 
@@ -20,6 +21,7 @@ from tests.content_service.conftest import (
     fetch,
     raw_request,
     set_mtime,
+    start,
 )
 from tests.support import Service
 
@@ -401,3 +403,24 @@ def test_keep_alive_sequence(service: Service) -> None:
         assert seen == [200, 200, 304, 206, 416, 404, 405, 200]
     finally:
         conn.close()
+
+
+def test_sigterm_cuts_a_stalled_download_after_the_grace(
+    site: Site, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A client that stops reading must not hold a stopping service forever."""
+    huge = site.root / "huge.bin"
+    with huge.open("wb") as f:
+        f.truncate(256 * 1024 * 1024)  # sparse: more than the socket buffers can swallow
+    svc = start(site, tmp_path_factory, CONTENT_SHUTDOWN_GRACE="1")
+    try:
+        with socket.create_connection(("127.0.0.1", svc.port), timeout=5) as sock:
+            sock.sendall(b"GET /huge.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")  # begun; we read no more
+            started = time.monotonic()
+            # uvicorn ends by raising the signal it caught again; SIGKILL would be -9.
+            assert svc.stop(timeout=15) == -signal.SIGTERM
+            assert time.monotonic() - started < 5  # the 1 s grace, and the cut
+    finally:
+        svc.stop()
+        huge.unlink()
