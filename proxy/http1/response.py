@@ -50,9 +50,11 @@ class ResponseParser:
     """Turns an upstream's bytes into `ResponseHead`, `Body` and `END` events.
 
     `start(method)` is called before each request is sent: a response to HEAD has no body
-    whatever its headers say (RFC 9110 §9.3.2), which llhttp cannot know by itself. Each
-    response gets a fresh llhttp parser (cheaper than tracking whether the last one was left
-    mid-message). Interim 1xx responses are dropped (we never forward `Expect`).
+    whatever its headers say (RFC 9110 §9.3.2), which llhttp cannot know by itself. The
+    llhttp parser is kept while it ended the last message itself, and replaced when it was
+    left mid-message (a body counted here, a HEAD response, an error): a new one costs
+    about 4,000 instructions, 3 % of a proxied request (callgrind). Interim 1xx responses
+    are dropped (we never forward `Expect`).
     """
 
     def __init__(self) -> None:
@@ -64,12 +66,15 @@ class ResponseParser:
         self._seen = False  # any byte of this response arrived (a retry is no longer safe)
         self._framing: Framing = NO_BODY
         self._parser = httptools.HttpResponseParser(self)
+        self._between_messages = True  # llhttp's next byte would begin a message
 
     def start(self, method: bytes) -> None:
         self._state = _HEAD
         self._head_request = method == b"HEAD"
         self._seen = False
-        self._parser = httptools.HttpResponseParser(self)
+        if not self._between_messages:
+            self._parser = httptools.HttpResponseParser(self)
+            self._between_messages = True
 
     @property
     def started(self) -> bool:
@@ -125,6 +130,7 @@ class ResponseParser:
 
     def _broken(self, detail: str) -> None:
         self._state = _BROKEN
+        self._between_messages = False
         self._events.append(BrokenResponse(detail))
 
     def _stop(self, detail: str) -> None:
@@ -138,6 +144,7 @@ class ResponseParser:
             # A second response to one request: the connection's framing is lost
             # (Apache CVE-2022-22720 class); nothing more from it may be relayed.
             self._stop("The upstream sent an unrequested response.")
+        self._between_messages = False
         self._headers = []
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -207,6 +214,7 @@ class ResponseParser:
             self._stop("The upstream sent bytes after the response.")
 
     def on_message_complete(self) -> None:
+        self._between_messages = True
         if self._state is _BODY:
             self._state = _COMPLETE
             self._events.append(END)

@@ -782,7 +782,14 @@ def test_204_and_304_have_no_body(status_line, length):
     ]
 
 
-def test_keep_alive_responses_in_sequence():
+@pytest.mark.parametrize(
+    "split",
+    [
+        pytest.param(0, id="one-read"),  # llhttp ends each message: the same one parses on
+        pytest.param(2, id="last-bytes-later"),  # llhttp is left mid-message: a new one
+    ],
+)
+def test_keep_alive_responses_in_sequence(split):
     parser = ResponseParser()
     for method, raw, expected in [
         (b"GET", b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc", ["head", "body", "end"]),
@@ -795,7 +802,11 @@ def test_keep_alive_responses_in_sequence():
         ),
     ]:
         parser.start(method)
-        assert kinds(parser.feed(raw)) == expected
+        reads = [raw[: len(raw) - split], raw[len(raw) - split :]] if split else [raw]
+        assert normalise([e for read in reads for e in parser.feed(read)]) == normalise(
+            respond(raw, method=method)
+        )
+        assert kinds(respond(raw, method=method)) == expected
         assert parser.complete
 
 
