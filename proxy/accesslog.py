@@ -9,6 +9,9 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from typing import TextIO
+
+from proxy.transaction import Transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,3 +71,33 @@ def format_json(r: Record) -> str:
 
 
 FORMATS = {"text": format_text, "json": format_json}
+
+
+class AccessLog:
+    """Writes each request's line to `out`."""
+
+    def __init__(self, out: TextIO, format: str, worker: int) -> None:
+        self._out = out
+        self._format = FORMATS[format]
+        self._worker = worker
+
+    def write(self, tx: Transaction, client: bytes, conn: int, seconds: float) -> None:
+        head = tx.head
+        record = Record(
+            time=time.time(),
+            worker=self._worker,
+            client=client.decode(),
+            conn=conn,
+            req=tx.number,
+            request_id=tx.request_id.decode() or "-",
+            method=head.method.decode() if head is not None else "-",
+            target=head.target.decode("latin-1") if head is not None else "-",
+            version=head.version.decode() if head is not None else "-",
+            status=tx.status,
+            bytes=tx.bytes_sent,
+            ms=seconds * 1000,
+            user=tx.user.decode("latin-1"),
+            cache=tx.cache,
+            aborted=tx.aborted,
+        )
+        self._out.write(self._format(record))

@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from proxy.replicas import ReplicaSet
-from proxy.tally import REQUESTS, SECONDS, Buckets, Counts
+from proxy.tally import REQUESTS, SECONDS, Buckets, Counts, Traffic
 
 MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR")  # read by prometheus_client too
 FLUSH_INTERVAL = 1.0
@@ -94,20 +94,6 @@ response_cache = Counter(
     ["result"],
     registry=_REGISTRY,
 )
-
-
-class Traffic:
-    """What the client side counts per request and per connection (plain numbers)."""
-
-    __slots__ = ("bytes", "cache", "opened", "per_connection", "requests", "seconds")
-
-    def __init__(self) -> None:
-        self.requests = Counts()  # (route, method, status_class) -> n
-        self.seconds = Buckets(SECONDS)
-        self.bytes = 0
-        self.opened = 0
-        self.per_connection = Buckets(REQUESTS)
-        self.cache = Counts()  # (result,) -> n
 
 
 class Exporter:

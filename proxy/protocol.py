@@ -295,7 +295,12 @@ class ClientConnection:
             tx.status = 499  # nginx's "client closed request": nothing was sent
         handed_body = self._handed_now() - tx.body_at
         tx.bytes_sent = max(0, min(tx.bytes_sent, handed_body))
-        self._server.log_transaction(self, tx)
+        seconds = time.perf_counter() - tx.started
+        server = self._server
+        method = tx.head.method if tx.head is not None else None
+        server.traffic.count(tx.route, method, tx.status, seconds, tx.bytes_sent, tx.cache)
+        if server.access_log is not None:
+            server.access_log.write(tx, self.peer_ip, self.id, seconds)
 
     def _until_flushed(self) -> asyncio.Future[None] | None:
         """A future for our write buffer being empty (resume_writing resolves it), or None if

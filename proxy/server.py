@@ -11,13 +11,12 @@ import resource
 import signal
 import socket
 import sys
-import time
 from dataclasses import dataclass
 from typing import TextIO, cast
 
 from proxy import admin, compiled, metrics, redirect, tls
 from proxy.access import AuthClient
-from proxy.accesslog import FORMATS, Record
+from proxy.accesslog import AccessLog
 from proxy.cache import ResponseCache
 from proxy.config import Address, ConfigError, Settings
 from proxy.forward import Forwarder
@@ -26,16 +25,14 @@ from proxy.protocol import ClientConnection, Pipeline
 from proxy.replicas import ReplicaSet
 from proxy.request_id import RequestIds
 from proxy.routing import Upstream
+from proxy.tally import Traffic
 from proxy.trace import Tracer
-from proxy.transaction import Transaction
 from proxy.upstream import Pool
 
 log = logging.getLogger("gatehouse.proxy")
 
 
 BACKLOG = 2048
-_METHODS = {m: m.decode() for m in (b"GET", b"HEAD", b"POST", b"PUT", b"DELETE", b"OPTIONS")}
-_STATUS_CLASSES = {n: f"{n}xx" for n in range(1, 6)}
 
 
 class ServerState:
@@ -94,10 +91,13 @@ class ServerState:
         self.max_connections = settings.max_connections  # lowered by fit_fd_limit()
         self.shutting_down = False
         self._ids = itertools.count(1)
-        self._access_log = access_log if settings.access_log else None
-        self._format = FORMATS[settings.access_log_format]
+        self.access_log = (
+            AccessLog(access_log, settings.access_log_format, worker)
+            if access_log is not None and settings.access_log
+            else None
+        )
         self.tracer = Tracer(sys.stderr) if settings.trace else None
-        self.traffic = metrics.Traffic()
+        self.traffic = Traffic()
         self.metrics = metrics.Exporter(
             self.traffic,
             {u.value: r for u, r in self.upstreams.items()},
@@ -165,38 +165,6 @@ class ServerState:
             self._per_ip[conn.peer_ip] = left
         else:
             del self._per_ip[conn.peer_ip]
-
-    def log_transaction(self, conn: ClientConnection, tx: Transaction) -> None:
-        """Count the request for the metrics, and write its access-log line."""
-        seconds = time.perf_counter() - tx.started
-        head = tx.head
-        traffic = self.traffic
-        method = _METHODS.get(head.method, "other") if head is not None else "-"
-        traffic.requests.add((tx.route, method, _STATUS_CLASSES.get(tx.status // 100, "none")))
-        traffic.seconds.observe(seconds)
-        traffic.bytes += tx.bytes_sent
-        if tx.cache != "-":
-            traffic.cache.add((tx.cache,))
-        if self._access_log is None:
-            return
-        record = Record(
-            time=time.time(),
-            worker=self.worker,
-            client=conn.peer_ip.decode(),
-            conn=conn.id,
-            req=tx.number,
-            request_id=tx.request_id.decode() or "-",
-            method=head.method.decode() if head is not None else "-",
-            target=head.target.decode("latin-1") if head is not None else "-",
-            version=head.version.decode() if head is not None else "-",
-            status=tx.status,
-            bytes=tx.bytes_sent,
-            ms=seconds * 1000,
-            user=tx.user.decode("latin-1"),
-            cache=tx.cache,
-            aborted=tx.aborted,
-        )
-        self._access_log.write(self._format(record))
 
 
 # File descriptors (issue 9). Each proxied connection holds two (the client's and an

@@ -152,7 +152,7 @@ def test_cache_results_are_counted(auth):
         client, _, _ = make_client()
         for _ in range(3):
             await client.verdict(b"session=s")
-        return client.results
+        return client.results.take()
 
     assert run(scenario()) == {("miss",): 1, ("hit",): 2}
 

@@ -21,6 +21,7 @@ from proxy import errors
 from proxy.config import Settings
 from proxy.http1 import Limits
 from proxy.protocol import SEND_CHECKS, ClientConnection
+from proxy.tally import Traffic
 from tests.proxy.clock import FakeLoop, settle
 
 
@@ -113,6 +114,18 @@ class StubForwarder:
         sink.flush()
 
 
+class StubLog:
+    """What each request's access-log line would say."""
+
+    def __init__(self) -> None:
+        self.logged = []
+        self.bytes_logged = []
+
+    def write(self, tx, client, conn, seconds):
+        self.logged.append((tx.status, tx.aborted))
+        self.bytes_logged.append(tx.bytes_sent)
+
+
 class StubServer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -120,8 +133,8 @@ class StubServer:
         self.forwarder = StubForwarder(self.loop)
         self.tracer = None
         self.shutting_down = False
-        self.logged = []
-        self.bytes_logged = []
+        self.traffic = Traffic()
+        self.access_log = StubLog()
         self.idle = {}
 
     def admit(self, conn):
@@ -132,10 +145,6 @@ class StubServer:
 
     def connection_closed(self, conn):
         pass
-
-    def log_transaction(self, conn, ex):
-        self.logged.append((ex.status, ex.aborted))
-        self.bytes_logged.append(ex.bytes_sent)
 
 
 class Client:
@@ -447,7 +456,8 @@ def test_send_deadline_counts_bytes_taken_not_time():
         await client.wait_until(last_taken + 0.05 - 0.001)
         open_a_send_timeout_on = not client.transport.aborted
         await client.wait_until(last_taken + check + 0.05 + check + 0.001)
-        return still_open, open_a_send_timeout_on, client.transport.aborted, client.server.logged
+        logged = client.server.access_log.logged
+        return still_open, open_a_send_timeout_on, client.transport.aborted, logged
 
     assert asyncio.run(scenario()) == (True, True, True, [(200, "timeout")])
 
@@ -463,7 +473,7 @@ def test_a_response_handed_over_whole_counts_every_byte_though_the_client_left()
         conn.connection_made(transport)
         conn.data_received(request("/then-gone"))
         await settle()
-        return server.logged, server.bytes_logged
+        return server.access_log.logged, server.access_log.bytes_logged
 
     assert asyncio.run(scenario()) == ([(200, "")], [5])
 
