@@ -46,6 +46,7 @@ MODULES = (
     "proxy/routing.py",
     "proxy/sink.py",
     "proxy/tally.py",
+    "proxy/trace.py",
     "proxy/transaction.py",
     "proxy/upstream.py",
 )

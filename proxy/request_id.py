@@ -8,7 +8,6 @@ services, and cheap (no `uuid4()` per request).
 
 from __future__ import annotations
 
-import itertools
 import re
 import secrets
 from typing import Final
@@ -21,11 +20,12 @@ _WELL_FORMED: Final = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 
 class RequestIds:
     def __init__(self, prefix: str | None = None) -> None:
-        self._prefix = (prefix or secrets.token_hex(4)).encode()
-        self._counter = itertools.count(1)
+        self._prefix = (prefix or secrets.token_hex(4)).encode() + b"-"
+        self._count = 0
 
     def new(self) -> bytes:
-        return b"%s-%x" % (self._prefix, next(self._counter))
+        self._count += 1
+        return self._prefix + b"%x" % self._count
 
     def take(self, headers: Headers) -> bytes:
         """The id of a request with these (lower-case) header fields."""

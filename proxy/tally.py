@@ -8,7 +8,6 @@ the real metrics once a second and before each scrape.
 
 from __future__ import annotations
 
-import bisect
 import math
 
 INF = math.inf
@@ -30,7 +29,13 @@ class Buckets:
         self.sum = 0.0
 
     def observe(self, value: float) -> None:
-        self.counts[bisect.bisect_left(self.bounds, value)] += 1
+        # bisect_left, walked: most values fall in the first buckets, and from compiled code
+        # the call into the bisect module cost more than the walk (callgrind).
+        bounds = self.bounds
+        i = 0
+        while bounds[i] < value:  # the last bound is INF
+            i += 1
+        self.counts[i] += 1
         self.sum += value
 
     def take(self) -> tuple[list[int], float]:

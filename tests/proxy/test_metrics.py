@@ -23,7 +23,7 @@ def samples(text: bytes | str) -> dict[tuple[str, tuple], float]:
 
 
 def test_batched_observations_equal_one_by_one():
-    values = [0.0005, 0.001, 0.003, 0.2, 0.2, 7.0, 99.0]
+    values = [0.0, 0.0005, 0.001, 0.003, 0.2, 0.2, 7.0, 10.0, 99.0]  # some on a bound
     batched_registry, direct_registry = CollectorRegistry(), CollectorRegistry()
     batched = Histogram("h_seconds", "h", buckets=SECONDS, registry=batched_registry)
     direct = Histogram("h_seconds", "h", buckets=SECONDS, registry=direct_registry)
