@@ -4,7 +4,8 @@ These machines have no Docker engine: ../shared/compose-sandbox.sh runs the stac
 behind the Docker API and Debian's docker-compose (it needs root). This script
 
 1. builds the images and starts the stack with `--scale content=3`, waits for the proxy's
-   /readyz and for the proxy to see all three content replicas (its metrics say so);
+   /readyz and for the proxy to see all three content replicas (its metrics say so), and
+   checks that the proxy runs the modules its image compiled with mypyc;
 2. adds a user with `adduser --password-stdin` (no demo account in compose), logs in on
    127.0.0.1:10080, reads the story (/secret.html) and the cookie page;
 3. stops one content container, then makes 200 protected requests at once (before the proxy's
@@ -194,7 +195,7 @@ def content_containers(state: str = "") -> list[str]:
 
 def run() -> None:
     # The first setup builds the stand-in base image, and the first up installs the
-    # requirements into the images: minutes, once per machine.
+    # requirements into the images and compiles the proxy's modules: minutes, once per machine.
     step(
         "compose-sandbox.sh setup (once per machine)",
         lambda: sandbox("setup", timeout=900).strip(),
@@ -222,6 +223,19 @@ def run() -> None:
         return f"proxy on {' and '.join(ports)}; content: {', '.join(running)}"
 
     step("published ports and content containers", published)
+
+    def runs_compiled_modules() -> str:
+        # The image sets PROXY_COMPILED=1, so a proxy that answers has loaded its build;
+        # seen from outside, as a person would check: a module's file and the start-up line.
+        code = "import proxy.protocol as m; print(m.__file__)"
+        where = compose("exec", "-T", "proxy", "python", "-c", code).strip()
+        if not (where.startswith("/app/build/mypyc/") and where.endswith(".so")):
+            raise Failed(f"proxy.protocol is {where}, not a module compiled in the image")
+        if "modules compiled with mypyc" not in compose("logs", "--no-color", "proxy"):
+            raise Failed("the proxy's start-up line does not say 'modules compiled with mypyc'")
+        return f"proxy.protocol is {where}; the start-up line says so"
+
+    step("the proxy runs its mypyc-compiled modules", runs_compiled_modules)
 
     def all_replicas_seen() -> str | None:
         replicas = healthy_content_replicas()

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from proxy import compiled
 from tests.support import REPO
 
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -374,14 +375,46 @@ def test_dockerfile_target(target):
     assert stage[0] == ("FROM", f"base AS {target}")
     keywords = [kw for kw, _ in stage]
     assert "RUN" not in keywords and "USER" not in keywords, "runs as the base's user"
-    assert [a.split()[0].rstrip("/") for a in args_of(stage, "COPY")] == [package]
+    from_context = [a for a in args_of(stage, "COPY") if not a.startswith("--from=")]
+    assert [a.split()[0].rstrip("/") for a in from_context] == [package]
     assert args_of(stage, "HEALTHCHECK"), "no HEALTHCHECK"
     assert [json.loads(cmd) for cmd in args_of(stage, "CMD")] == [["python", "-m", package]]
 
 
+def test_the_proxy_image_runs_compiled_modules():
+    """A builder stage compiles them (proxy/compiled.py) for the proxy image, which gets
+    only the result: the Python they are built for, and required at start."""
+    stages = dockerfile_stages()
+    builder = stages["builder"]
+    # From base: the same Python (the build records sys.version) and the same packages.
+    assert builder[0] == ("FROM", "base AS builder")
+    assert args_of(builder, "USER") == ["root"], "apt-get needs root"
+    assert [a.split()[0] for a in args_of(builder, "COPY")] == ["requirements-build.txt", "proxy/"]
+    install, build = args_of(builder, "RUN")
+    assert re.search(r"apt-get install -y --no-install-recommends\s+gcc libc6-dev", install)
+    assert "rm -rf /var/lib/apt/lists/*" in install
+    assert "pip install --no-cache-dir -r requirements-build.txt" in install
+    assert build == "python -c 'from proxy import compiled; compiled.build()'"
+    # The proxy image takes the build to where proxy/compiled.py looks for it (WORKDIR /app
+    # is the repository root there), and no other image takes anything from the builder.
+    where = compiled.BUILD.relative_to(compiled.ROOT).as_posix()
+    for name, stage in stages.items():
+        copied = [a.split() for a in args_of(stage, "COPY") if a.startswith("--from=builder")]
+        expected = [["--from=builder", f"/app/{where}/", f"./{where}/"]] if name == "proxy" else []
+        assert copied == expected, name
+    assert args_of(stages["base"], "WORKDIR") == ["/app"]
+    # A build that does not load (another Python, other sources) stops the proxy at start.
+    assert env_of(stages["proxy"])[compiled.SETTING] == "1"
+    assert compiled.SETTING not in env_of(stages["base"]) | env_of(builder)
+
+
 def test_every_copied_path_exists():
-    for name, stage in dockerfile_stages().items():
+    stages = dockerfile_stages()
+    for name, stage in stages.items():
         for args in args_of(stage, "COPY"):
+            if args.startswith("--from="):
+                assert args.split()[0].removeprefix("--from=") in stages, f"{name}: COPY {args}"
+                continue
             *sources, _dest = [w for w in args.split() if not w.startswith("--")]
             for source in sources:
                 assert (REPO / source).exists(), f"{name}: COPY {source}: missing"
@@ -396,5 +429,7 @@ def test_dockerignore_keeps_secrets_out_of_the_build_context():
     # An allow-list: ignore everything, re-include what the images copy.
     assert patterns[0] == "*"
     reincluded = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
-    assert reincluded >= {"requirements.txt", *PACKAGES.values()}
+    assert reincluded >= {"requirements.txt", "requirements-build.txt", *PACKAGES.values()}
     assert not any(p in reincluded for p in (".env", "var", ".git", "deploy"))
+    # The proxy image compiles its own modules: a local build/ is for the local Python.
+    assert not any(p.split("/")[0] == "build" for p in reincluded)
