@@ -8,7 +8,7 @@ keep a copy of the body as it is relayed.
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 from proxy import errors, routing, trace
 from proxy.access import (
@@ -26,24 +26,12 @@ from proxy.replicas import Lease, ReplicaSet, send
 from proxy.reply import Outbound, Send
 from proxy.request_id import HEADER as REQUEST_ID
 from proxy.request_id import RequestIds
-from proxy.sink import Sink
 from proxy.transaction import Transaction
-from proxy.upstream import UpstreamConnection
 
-
-class Client(Protocol):
-    """What the forwarder needs from the client connection."""
-
-    peer_ip: bytes
-    tls: bool  # the request came over the TLS listener
-
-    def send_continue(self) -> None: ...
-
-    def begin_response(
-        self, tx: Transaction, status: int, headers: Headers, *, chunked: bool, close: bool
-    ) -> Sink: ...
-
-    def relay_from(self, conn: UpstreamConnection | None) -> None: ...
+if TYPE_CHECKING:
+    # The client side (a cycle only for the type checker; mypyc calls its methods
+    # natively, where a Protocol's went through Python-level lookups).
+    from proxy.protocol import ClientConnection
 
 
 class Forwarder:
@@ -66,7 +54,7 @@ class Forwarder:
         if cache.enabled:
             self._send = CachingSend(cache, self._send_upstream, self._loop.time)
 
-    async def forward(self, tx: Transaction, client: Client) -> None:
+    async def forward(self, tx: Transaction, client: ClientConnection) -> None:
         head = tx.head
         assert head is not None
         tx.request_id = self._request_ids.take(head.headers)
@@ -138,7 +126,11 @@ class Forwarder:
         return lease
 
     async def _check_access(
-        self, route: routing.Route, cookie: bytes | None, client: Client, request_id: bytes
+        self,
+        route: routing.Route,
+        cookie: bytes | None,
+        client: ClientConnection,
+        request_id: bytes,
     ) -> Session | None:
         """The session, if any; raise Forbidden where one is needed and missing."""
         if not route.per_session:

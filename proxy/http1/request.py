@@ -222,7 +222,7 @@ class RequestParser:
         target = self._url
         if not (target.startswith(b"/") or (target == b"*" and method == b"OPTIONS")):
             raise MalformedRequest("The request target must be a path (origin-form).")
-        if b"#" in target:  # RFC 9112 §3.2.1: origin-form has no fragment
+        if target.find(b"#") >= 0:  # RFC 9112 §3.2.1: origin-form has no fragment (`in`: slower)
             raise MalformedRequest("The request target must not contain a fragment.")
 
         hosts: list[bytes] = []
