@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 
-from proxy.accesslog import Record, format_json, format_text, timestamp
+from proxy.accesslog import AccessLog, Record, format_json, format_text, timestamp
+from proxy.transaction import Transaction
 
 RECORD = Record(
     time=1_796_000_000.25,
@@ -53,3 +55,13 @@ def test_json_escapes_what_the_client_sent():
     line = format_json(dataclasses.replace(RECORD, target='/"\n\\'))
     assert line.count("\n") == 1
     assert json.loads(line)["target"] == '/"\n\\'
+
+
+def test_access_log_writes_a_transaction_as_a_line():
+    out = io.StringIO()
+    tx = Transaction(4, None)  # no request head: the parser refused the bytes
+    tx.status, tx.bytes_sent = 400, 99
+    AccessLog(out, "text", worker=2).write(tx, b"10.0.0.9", conn=7, seconds=0.0021)
+    assert out.getvalue().split(" ", 1)[1] == (
+        '10.0.0.9 worker=2 conn=7 req=4 id=- "-" 400 99 2.1ms user=- cache=-\n'
+    )
