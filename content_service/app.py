@@ -10,6 +10,7 @@ Section numbers (§) in comments refer to RFC 9110, HTTP Semantics.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -324,10 +325,12 @@ class ContentApp:
         await send({"type": "http.response.body", "body": body})
 
     async def not_found(self, send: Send, head: bool) -> None:
-        """The HTML 404 page: CONTENT_ROOT/404.html if there is one."""
+        """The HTML 404 page: CONTENT_ROOT/404.html if there is one (and it can be read:
+        the answer is 404 either way)."""
         entry = self.store.cached(NOT_FOUND_KEY)
         if entry is None:
-            entry = await _in_thread(self.store.load, NOT_FOUND_PATH)
+            with contextlib.suppress(Unavailable):
+                entry = await _in_thread(self.store.load, NOT_FOUND_PATH)
             if entry is not None:
                 self.store.remember(NOT_FOUND_KEY, entry)
         body = pages.BUILTIN_404

@@ -40,6 +40,16 @@ def call(
     return start["status"], dict(start["headers"]), b"".join(m.get("body", b"") for m in bodies)
 
 
+def starved(app: Any) -> Any:
+    """`app`, run while this process has no file descriptor left to open."""
+
+    async def run(scope: Any, receive: Any, send: Any) -> None:
+        with out_of_file_descriptors():
+            await app(scope, receive, send)
+
+    return run
+
+
 def settings(root: Path, memory_max: int = 1024 * 1024) -> Settings:
     return Settings(content_root=root, memory_max=memory_max)
 
@@ -142,11 +152,14 @@ def test_out_of_descriptors_is_503_not_404(tmp_path: Path) -> None:
     (tmp_path / "page.html").write_text("<p>hi</p>")
     app = create_app(settings(tmp_path))
 
-    async def starved(scope: Any, receive: Any, send: Any) -> None:
-        with out_of_file_descriptors():
-            await app(scope, receive, send)
-
-    status, headers, body = call(starved, "GET", "/page.html")
+    status, headers, body = call(starved(app), "GET", "/page.html")
     assert (status, headers[b"retry-after"]) == (503, b"1")
     assert body == b"Service Unavailable: try again shortly.\n"
     assert call(app, "GET", "/page.html")[0] == 200
+
+
+def test_a_missing_file_is_404_even_when_the_404_page_cannot_be_read(tmp_path: Path) -> None:
+    (tmp_path / "404.html").write_text("<p>custom</p>")
+    app = create_app(settings(tmp_path))
+
+    assert call(starved(app), "GET", "/missing.html")[:3:2] == (404, BUILTIN_404)
