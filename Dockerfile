@@ -31,7 +31,7 @@ RUN pip install --no-cache-dir -r requirements.txt \
 # Numeric, so that Kubernetes' runAsNonRoot can check it without reading /etc/passwd.
 USER 10001:10001
 
-# The proxy's hot modules compiled with mypyc (proxy/compiled.py: about 1.5x the requests per
+# The proxy's hot modules compiled with mypyc (proxy/compiled.py: about 1.3x the requests per
 # second). From base, so that it is the very Python the proxy runs: a build is used only while
 # its manifest names the running interpreter's sys.version and the SHA-256 of the sources next
 # to it. Root again for apt-get; only /app/build/mypyc leaves this stage, so neither gcc nor

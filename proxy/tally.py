@@ -49,8 +49,7 @@ class Counts:
     """Counts by label values since the last export.
 
     It holds a dict rather than being one: mypyc compiles only a plain class natively, and
-    `add` on a dict subclass was a Python-level method call, about 1,000 instructions each
-    from compiled code (callgrind).
+    `add` on a dict subclass was a Python-level method call from compiled code.
     """
 
     __slots__ = ("_counts",)
