@@ -43,7 +43,6 @@ class ServerState:
         self, settings: Settings, access_log: TextIO | None = sys.stdout, worker: int = 1
     ) -> None:
         self.settings = settings
-        self.worker = worker
         self.loop = asyncio.get_running_loop()
 
         def pool(address: Address) -> Pool:
