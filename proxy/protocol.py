@@ -309,7 +309,9 @@ class ClientConnection:
         it is: the response is complete only once all of it is with the kernel (the send
         deadline runs meanwhile)."""
         transport = self.transport
-        if transport is None or self.closed or not transport.get_write_buffer_size():
+        if self._handed == self._written or transport is None or self.closed:
+            return None  # empty at the last look (_write_parts), and nothing written since
+        if not transport.get_write_buffer_size():
             return None
         self._flushed = self._loop.create_future()
         return self._flushed
@@ -387,7 +389,8 @@ class ClientConnection:
     def _write_parts(self, parts: list[bytes] | tuple[bytes, ...]) -> None:
         transport = self.transport
         if transport is not None and not self.closed:
-            self._written += sum(map(len, parts))
+            for part in parts:
+                self._written += len(part)
             transport.writelines(parts)
             # Look at what left our buffer at once (the kernel usually takes it all here):
             # after the client is gone the transport no longer knows, and the access log
@@ -397,6 +400,8 @@ class ClientConnection:
     def _handed_now(self) -> int:
         """Bytes that have left our write buffer (as of now while the connection is open,
         else as of the last look)."""
+        if self._handed == self._written:
+            return self._handed  # our buffer was empty at the last look: nothing can leave it
         transport = self.transport
         if transport is not None and not self.closed and not transport.is_closing():
             self._handed = self._written - transport.get_write_buffer_size()

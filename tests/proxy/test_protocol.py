@@ -40,7 +40,8 @@ class FakeTransport(asyncio.Transport):
     def set_write_buffer_limits(self, high=None, low=None):
         pass
 
-    buffered = 0  # what the proxy's write buffer holds, as the test says
+    buffered = 0  # what the proxy's write buffer holds
+    kernel_full = False  # the kernel takes nothing: what is written stays in `buffered`
 
     def get_write_buffer_size(self):
         return self.buffered
@@ -48,6 +49,8 @@ class FakeTransport(asyncio.Transport):
     def write(self, data):
         assert not self.closed, "write after close"
         self.data += data
+        if self.kernel_full:
+            self.buffered += len(data)
 
     def writelines(self, parts):
         for part in parts:
@@ -441,12 +444,13 @@ def test_send_deadline_counts_bytes_taken_not_time():
 
     async def scenario():
         client = Client(send_timeout=0.05)
+        client.transport.kernel_full = True
         await client.send(request("/hang"))
-        client.transport.buffered = 1000
-        client.conn.pause_writing()  # the kernel took no more: our buffer holds 1000 bytes
-        for _ in range(30):  # 0.3 s, six send timeouts, taking 10 bytes every 0.01 s
+        client.conn.pause_writing()  # the response head stays in our buffer
+        assert client.transport.buffered > 60
+        for _ in range(30):  # 0.3 s, six send timeouts, taking 2 bytes every 0.01 s
             await client.wait(0.01)
-            client.transport.buffered -= 10
+            client.transport.buffered -= 2
         last_taken = client.clock.now
         still_open = not client.transport.aborted
         # Now it takes nothing. The connection checks every quarter send timeout: the last
