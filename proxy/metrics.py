@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from proxy.replicas import ReplicaSet
+from proxy.replicas import Replica, ReplicaSet
 from proxy.tally import REQUESTS, SECONDS, Buckets, Counts, Traffic
 
 MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR")  # read by prometheus_client too
@@ -136,12 +136,38 @@ class Exporter:
         for name, replicas in self._upstreams.items():
             idle = 0
             for replica in replicas.replicas:
-                for (outcome,), n in replica.outcomes.take().items():
-                    upstream_requests.labels(name, replica.label, outcome).inc(n)
-                _add_buckets(upstream_seconds.labels(name), replica.seconds)
+                _add_replica_counts(name, replica)
                 replica_healthy.labels(name, replica.label).set(int(replica.in_rotation))
                 idle += replica.pool.idle_count
             pool_idle.labels(name).set(idle)
+            _retire(name, replicas)
+
+
+def _add_replica_counts(name: str, replica: Replica) -> None:
+    for (outcome,), n in replica.outcomes.take().items():
+        upstream_requests.labels(name, replica.label, outcome).inc(n)
+    _add_buckets(upstream_seconds.labels(name), replica.seconds)
+
+
+def _retire(name: str, replicas: ReplicaSet) -> None:
+    """Replicas a name resolution dropped: their last counts, then no health series, so a
+    replica that is gone does not read as healthy for ever. One still serving requests (its
+    pool is closed, but a response may be on its way) stays until they end."""
+    serving = []
+    listed = {replica.label for replica in replicas.replicas}
+    for replica in replicas.retired:
+        _add_replica_counts(name, replica)
+        if replica.outstanding:
+            serving.append(replica)
+            replica_healthy.labels(name, replica.label).set(0)  # out of rotation already
+        elif replica.label not in listed:  # else it came back, under the same label
+            if MULTIPROC_DIR:
+                # prometheus_client cannot remove a series in multiprocess mode (`remove`
+                # only warns): it stays, at 0 (not in rotation), until the workers restart.
+                replica_healthy.labels(name, replica.label).set(0)
+            else:
+                replica_healthy.remove(name, replica.label)
+    replicas.retired = serving
 
 
 def _add_counts(counter: Counter, counts: Counts) -> None:

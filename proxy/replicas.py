@@ -112,6 +112,9 @@ class ReplicaSet:
         self._now = clock or self._loop.time
         self._resolved: dict[Address, list[Address]] = {}  # entry -> its addresses
         self.replicas: list[Replica] = []
+        # Replicas a resolution dropped, until the metrics have taken their last counts
+        # (requests still on them count when they end) and dropped their health series.
+        self.retired: list[Replica] = []
         self._resolver: asyncio.Task[None] | None = None
         # Entries that are IP addresses need no resolving; names are resolved in start().
         self._update([e for e in entries if _is_ip(e.host)])
@@ -152,6 +155,7 @@ class ReplicaSet:
         for address in current.keys() - set(wanted):
             log.warning("%s upstream: replica %s removed", self.name, address)
             current[address].pool.close()
+            self.retired.append(current[address])
         for address in set(wanted) - current.keys():
             if self.replicas:
                 log.warning("%s upstream: replica %s added", self.name, address)
