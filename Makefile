@@ -23,8 +23,10 @@ STAMP := $(DEV_STAMP)
 # Debian packages the tests and the benchmark drive; installed only when missing.
 # postgresql: the auth store suite runs against a real server too (tests/auth_service).
 # gcc and python3-dev: mypyc's C compiler and Python's headers (`make compiled`).
+# python3-venv: lets Debian's python3.11 make the venv (see PYTHON); `make test` installs the
+# Debian packages before it makes the venv.
 TEST_PACKAGES := docker-compose curl chromium fonts-liberation nginx wrk util-linux postgresql \
-  gcc python3-dev
+  gcc python3-dev python3-venv
 # `make bench-instructions` only: kept out of TEST_PACKAGES so `make test` installs no valgrind.
 INSTRUCTIONS_PACKAGES := nginx valgrind
 
@@ -49,7 +51,7 @@ run: $(RUN_STAMP)
 
 # The whole suite against the compiled modules, then the proxy's unit tests in pure Python:
 # both must work.
-test: $(DEV_STAMP) system-deps
+test: system-deps $(DEV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
@@ -102,6 +104,7 @@ adduser: $(RUN_STAMP)
 	@$(PY) -m auth_service adduser "$(USERID)" $(if $(filter 1,$(PASSWORD_STDIN)),--password-stdin)
 
 $(RUN_STAMP): requirements.txt
+	@test -x $(PY) || test -n "$(PYTHON)" || { echo "make: no Python 3.11 that can make a virtualenv (Debian: apt-get install python3.11-venv; or PYTHON=/path/to/python3.11)" >&2; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $(RUN_STAMP)
