@@ -153,6 +153,8 @@ def _retire(name: str, replicas: ReplicaSet) -> None:
     """Replicas a name resolution dropped: their last counts, then no health series, so a
     replica that is gone does not read as healthy for ever. One still serving requests (its
     pool is closed, but a response may be on its way) stays until they end."""
+    if not replicas.retired:
+        return
     serving = []
     listed = {replica.label for replica in replicas.replicas}
     for replica in replicas.retired:

@@ -309,9 +309,13 @@ class ClientConnection:
         it is: the response is complete only once all of it is with the kernel (the send
         deadline runs meanwhile)."""
         transport = self.transport
-        if self._handed == self._written or transport is None or self.closed:
-            return None  # empty at the last look (_write_parts), and nothing written since
-        if not transport.get_write_buffer_size():
+        # Empty at the last look (_write_parts) with nothing written since: no need to ask.
+        if (
+            self._handed == self._written
+            or transport is None
+            or self.closed
+            or not transport.get_write_buffer_size()
+        ):
             return None
         self._flushed = self._loop.create_future()
         return self._flushed
