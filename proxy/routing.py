@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import functools
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -52,10 +51,25 @@ _PUBLIC_FILES: Final = frozenset({b"/favicon.ico"})
 SECRET_PAGE: Final = b"/secret.html"
 
 
-# Routes are immutable and few paths are hot: remembering the last few hundred answers
-# saves the path checks on nearly every request, in bounded memory.
-@functools.lru_cache(maxsize=256)
+# Routes are immutable and few paths are hot: remembering the answers saves the path
+# checks on nearly every request. Bounded, as paths come from the network: when full it
+# starts again, and the hot paths are back after a request each. (A dict, not
+# functools.lru_cache: from compiled code that wrapper's call cost ~500 instructions.)
+_REMEMBERED: Final = 256
+_routes: dict[tuple[bytes, bytes], Route] = {}
+
+
 def route(method: bytes, path: bytes) -> Route:
+    key = (method, path)
+    found = _routes.get(key)
+    if found is None:
+        if len(_routes) >= _REMEMBERED:
+            _routes.clear()
+        found = _routes[key] = _route(method, path)
+    return found
+
+
+def _route(method: bytes, path: bytes) -> Route:
     auth_method = b"GET" if method == b"HEAD" else method
     if (auth_method, path) in _AUTH_ROUTES:
         return Route(

@@ -72,8 +72,16 @@ def redact_head(head: bytes) -> list[str]:
     return [line.decode("latin-1") for line in lines]
 
 
+# Whether a tracer was made (trace mode). The hooks run on every request: outside trace mode
+# they read this global and stop, cheaper than asking the context variable (~400
+# instructions a hook, callgrind).
+_tracing = False
+
+
 class Tracer:
     def __init__(self, out: TextIO) -> None:
+        global _tracing
+        _tracing = True
         self._out = out
         self._clients: dict[int, _ClientHeads] = {}  # by connection id, while open
 
@@ -115,35 +123,35 @@ def _emit(hop: str, head: bytes | None = None) -> None:
 
 
 def upstream_request(upstream: str, head: bytes) -> None:
-    if _current.get() is not None:
+    if _tracing and _current.get() is not None:
         _emit(f"proxy -> {upstream}", head)
 
 
 def upstream_response(upstream: str, response: ResponseHead) -> None:
     # Checked first: outside trace mode these run on every request and must cost nothing.
-    if _current.get() is not None:
+    if _tracing and _current.get() is not None:
         _emit(f"{upstream} -> proxy", encode_response_head(response.status, response.headers))
 
 
 def verify_request(head: bytes) -> None:
-    if _current.get() is not None:
+    if _tracing and _current.get() is not None:
         _emit("proxy -> auth /verify", head)
 
 
 def verify_response(response: ResponseHead) -> None:
-    if _current.get() is not None:
+    if _tracing and _current.get() is not None:
         _emit("auth -> proxy /verify", encode_response_head(response.status, response.headers))
 
 
 def verify_cached(user: bytes) -> None:
-    if _current.get() is not None:
+    if _tracing and _current.get() is not None:
         _emit(
             f"proxy -> auth /verify: not asked, answered from the verdict cache ({user.decode()})"
         )
 
 
 def response_cache_hit() -> None:
-    if _current.get() is not None:
+    if _tracing and _current.get() is not None:
         _emit("proxy: answered from the response cache")
 
 

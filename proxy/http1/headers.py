@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import time
 from email.utils import formatdate
 from typing import Final
@@ -51,10 +50,20 @@ def connection_options(values: list[bytes]) -> frozenset[bytes]:
     return frozenset().union(*map(_options, values))
 
 
-# Few distinct values occur: each is split once (bounded, so a client cannot grow it).
-@functools.lru_cache(maxsize=64)
+# Few distinct values occur: each is split once. Bounded, so a client cannot grow it: when
+# full it starts again. (A dict: see _REMEMBERED below on functools.lru_cache.)
+_OPTION_VALUES: Final = 64
+_options_of: dict[bytes, frozenset[bytes]] = {}
+
+
 def _options(value: bytes) -> frozenset[bytes]:
-    return frozenset(token for t in value.split(b",") if (token := t.strip(b" \t").lower()))
+    options = _options_of.get(value)
+    if options is None:
+        if len(_options_of) >= _OPTION_VALUES:
+            _options_of.clear()
+        options = frozenset(token for t in value.split(b",") if (token := t.strip(b" \t").lower()))
+        _options_of[value] = options
+    return options
 
 
 def request_fields(headers: Headers, connection: frozenset[bytes]) -> Headers:
@@ -83,8 +92,8 @@ def response_fields(headers: Headers, connection: frozenset[bytes]) -> Headers:
 
 
 # Each field name's verdict, remembered: one dictionary lookup per field instead of a set
-# lookup and a prefix test. Not functools.lru_cache, as _options is: from compiled code its
-# call costs about 500 instructions a field more (callgrind). Bounded, as the names come
+# lookup and a prefix test. Not functools.lru_cache: from compiled code its call costs about
+# 500 instructions more (callgrind). Bounded, as the names come
 # from the network.
 _REMEMBERED: Final = 1024
 _upstream_hidden: dict[bytes, bool] = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from proxy import routing
 from proxy.routing import SECRET_PAGE, Route, Upstream, route
 
 AUTH, CONTENT = Upstream.AUTH, Upstream.CONTENT
@@ -74,3 +75,12 @@ def test_not_public(path):
 
 def test_secret_page():
     assert SECRET_PAGE == b"/secret.html"
+
+
+def test_remembered_routes_are_bounded():
+    # Paths come from the network: the memory of routes starts again when full, and the
+    # answers stay the same.
+    for n in range(1000):
+        assert route(b"GET", b"/static/%d.png" % n).public
+    assert len(routing._routes) <= 256
+    assert not route(b"GET", b"/secret.html").public

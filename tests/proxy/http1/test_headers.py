@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from proxy.http1 import RequestHead, RequestParser, ResponseParser
+from proxy.http1 import RequestHead, RequestParser, ResponseParser, headers
 from proxy.http1.headers import HOP_BY_HOP, connection_options, get, request_fields, response_fields
 from proxy.http1.writer import encode_request_head, encode_response_head
 from tests.proxy.wire import message
@@ -101,6 +101,12 @@ def test_fields_named_by_connection_are_dropped_from_a_parsed_request():
 
 def test_connection_options_from_several_fields():
     assert connection_options([b"close", b" A ,,b\t"]) == {b"close", b"a", b"b"}
+
+
+def test_remembered_connection_options_are_bounded():
+    for n in range(200):
+        assert connection_options([b"close, x-%d" % n]) == {b"close", b"x-%d" % n}
+    assert len(headers._options_of) <= 64
 
 
 def test_connection_options_empty():

@@ -433,6 +433,15 @@ def test_host_with_trailing_whitespace_accepted():
     assert head.host == b"a" and end is END
 
 
+def test_host_verdicts_are_remembered_only_for_valid_values():
+    # Each Host value is checked once and remembered: the second time gives the same head,
+    # and a refused value is refused again (it is never remembered).
+    for _ in range(2):
+        [head, end] = parse(b"GET / HTTP/1.1\r\nHost: b \r\n\r\n")
+        assert head.host == b"b" and end is END
+        assert kinds(parse(b"GET / HTTP/1.1\r\nHost: a@b\r\n\r\n")) == [400]
+
+
 @pytest.mark.parametrize("value", [b"chunked\t", b"chunked \t", b"chunked\t "])
 def test_transfer_encoding_with_trailing_tab_is_decided_before_the_head(value):
     # llhttp refuses these only after on_headers_complete: the proxy must not have announced
