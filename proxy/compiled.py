@@ -43,6 +43,7 @@ MODULES = (
     "proxy/replicas.py",
     "proxy/reply.py",
     "proxy/request_id.py",
+    "proxy/runner.py",
     "proxy/routing.py",
     "proxy/sink.py",
     "proxy/tally.py",

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from proxy.runner import run_ready
+
 
 class Deadline:
     """`schedule(deadline)` makes sure the callback runs by then: a later timer is moved, an
@@ -36,3 +38,4 @@ class Deadline:
     def _fire(self) -> None:
         self._handle = None
         self._callback()
+        run_ready()  # a deadline that passed may have woken a runner (an error to answer)

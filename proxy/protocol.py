@@ -28,6 +28,7 @@ from proxy.http1.keepalive import CLOSE, KeepAlive
 from proxy.http1.writer import LAST_CHUNK, chunk, encode_response_head
 from proxy.pages import error_response
 from proxy.request_id import HEADER as REQUEST_ID
+from proxy.runner import Runner, Signal, run_ready
 from proxy.tls import HSTS
 from proxy.transaction import RequestBody, Transaction
 
@@ -109,8 +110,8 @@ class ClientConnection:
         self.keepalive = KeepAlive(self._settings.keepalive_timeout, self._settings.keepalive_max)
         self._queue: collections.deque[Transaction] = collections.deque()
         self._receiving: Transaction | None = None  # whose body the parser is reading
-        self._task: asyncio.Task[None] | None = None
-        self._next: asyncio.Future[None] | None = None  # the task waits for a request
+        self._runner: Runner | None = None  # runs _serve from the first request on
+        self._next: Signal[None] | None = None  # _serve waits for a request
         self._requests = 0
         self.state = IDLE
         self._since = 0.0  # when the state began
@@ -175,9 +176,10 @@ class ClientConnection:
                 self._on_request(event)
             elif isinstance(event, ProtocolError):
                 self._on_parse_error(errors.from_protocol(event))
-        if self._server.tracer is not None:  # before any answer: those come from the task
+        if self._server.tracer is not None:  # before any answer: those come from _serve
             self._server.tracer.client_bytes(self.id, data)
         self._update_state()
+        run_ready()  # _serve takes the request(s) now that the whole batch is parsed
 
     def eof_received(self) -> None:
         """The client closed its side: close ours too (asyncio.Protocol's default)."""
@@ -194,8 +196,9 @@ class ClientConnection:
         if self._relay_source is not None:
             # The client left mid-response: the upstream connection is in an unknown state.
             self._relay_source.abort()
-        if self._task is not None:
-            self._task.cancel()
+        if self._runner is not None:
+            self._runner.cancel()
+        run_ready()
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -239,10 +242,11 @@ class ClientConnection:
     def _enqueue(self, tx: Transaction) -> None:
         tx.started = time.perf_counter()
         self._queue.append(tx)
-        if self._task is None:
-            self._task = self._loop.create_task(self._serve())
+        if self._runner is None:
+            self._runner = Runner(self._loop, self._serve())
+            self._runner.start()
         elif self._next is not None:
-            self._next.set_result(None)  # the task wakes to this one; more queue up behind
+            self._next.set(None)  # _serve wakes to this one; more queue up behind
             self._next = None
         else:
             self._pause(_PAUSE_PIPELINE)
@@ -250,14 +254,14 @@ class ClientConnection:
     # serving -------------------------------------------------------------------------------
 
     async def _serve(self) -> None:
-        """The connection's one task, from its first request on: serves the requests in
-        order, then waits for the next one. A task per request cost about 8,000 CPU
-        instructions more per request (callgrind), with its entry in asyncio's set of all
-        tasks."""
+        """The connection's one coroutine, from its first request on (run by a `Runner`):
+        serves the requests in order, then waits for the next one. A task per request cost
+        about 8,000 CPU instructions more per request (callgrind), with its entry in
+        asyncio's set of all tasks."""
         queue = self._queue
         while not self.closed:
             if not queue:
-                self._next = self._loop.create_future()
+                self._next = Signal()
                 self._update_state()
                 await self._next
                 continue

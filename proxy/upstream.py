@@ -13,6 +13,7 @@ from proxy.config import Address
 from proxy.deadline import Deadline
 from proxy.http1 import END, Body, ResponseEvent, ResponseHead, ResponseParser
 from proxy.http1.writer import LAST_CHUNK, chunk
+from proxy.runner import Signal, run_ready
 from proxy.sink import Sink
 
 IDEMPOTENT: Final = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
@@ -48,8 +49,9 @@ _READ_BUFFER: Final = memoryview(bytearray(READ_SIZE))
 class Exchange:
     """One request and its response on an upstream connection.
 
-    It owns what the forwarder waits on: `response` (a future for the head) and, only when
-    the body is still arriving as the forwarder starts relaying it, a future for its end.
+    It owns what the forwarder waits on: `response` (a Signal for the head, fired once the
+    batch of events that brought it is handled) and, only when the body is still arriving
+    as the forwarder starts relaying it, a future for its end.
     Body bytes that arrive before the forwarder names a sink wait in `_pending`.
     """
 
@@ -58,7 +60,7 @@ class Exchange:
 
     def __init__(self, conn: UpstreamConnection) -> None:
         self.conn = conn
-        self.response: asyncio.Future[ResponseHead] = conn.loop.create_future()
+        self.response: Signal[ResponseHead] = Signal()
         self.sent_whole = True  # the whole request body went out (see send_body)
         self.keep_alive = False
         self.complete = False  # the whole response arrived
@@ -69,7 +71,7 @@ class Exchange:
 
     @property
     def head(self) -> ResponseHead:
-        return self.response.result()
+        return self.response.value
 
     def relay(self, sink: Sink) -> asyncio.Future[None] | None:
         """Send the response body to `sink`. None if it is all there already (a small
@@ -110,8 +112,7 @@ class Exchange:
                 self._done.set_result(None)
         elif isinstance(event, ResponseHead):
             self.keep_alive = event.keep_alive
-            if not self.response.done():
-                self.response.set_result(event)
+            self.response.set(event)
         else:
             self.fail(errors.BadGateway(str(event)))  # a BrokenResponse
 
@@ -120,10 +121,10 @@ class Exchange:
         if self.complete:
             return  # stray bytes after the response: only the connection suffers
         self.error = error
-        for future in (self.response, self._done):
-            if future is not None and not future.done():
-                future.set_exception(error)
-                future.exception()  # retrieved: a waiter, if any, still gets it
+        self.response.fail(error)
+        if self._done is not None and not self._done.done():
+            self._done.set_exception(error)
+            self._done.exception()  # retrieved: a waiter, if any, still gets it
 
     def flush(self) -> None:
         if self._sink is not None:
@@ -197,6 +198,7 @@ class UpstreamConnection:
         ex.flush()
         if ex.error is not None:
             self.abort()
+        run_ready()  # the forwarder, if the head came: the body with it is there to relay
 
     def eof_received(self) -> bool:
         return False  # close our side too; connection_lost follows
@@ -214,6 +216,7 @@ class UpstreamConnection:
                 for event in self._parser.feed_eof():
                     ex.deliver(event)
                 ex.flush()
+        run_ready()
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -240,7 +243,7 @@ class UpstreamConnection:
         ex = self.exchange
         assert ex is not None
         async for data in chunks:
-            if ex.response.done() or self.closed:
+            if ex.response.fired or self.closed:
                 return False
             self._send(chunk(data) if chunked else (data,))
             if self._write_paused:
@@ -374,12 +377,14 @@ class Pool:
 
     async def connect(self) -> UpstreamConnection:
         host, port = self.address.host, self.address.port
+        connecting = self.loop.create_connection(
+            lambda: cast(asyncio.BufferedProtocol, UpstreamConnection(self)), host, port
+        )
         try:
-            async with asyncio.timeout(self.connect_timeout):
-                _, protocol = await self.loop.create_connection(
-                    lambda: cast(asyncio.BufferedProtocol, UpstreamConnection(self)), host, port
-                )
-                conn = cast(UpstreamConnection, protocol)
+            # wait_for, not asyncio.timeout(): the client side runs this in a Runner, which
+            # is no Task (proxy/runner.py).
+            _, protocol = await asyncio.wait_for(connecting, self.connect_timeout)
+            conn = cast(UpstreamConnection, protocol)
         except TimeoutError:
             raise ConnectTimedOut(
                 f"The {self.address} service did not accept a connection in time."

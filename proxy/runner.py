@@ -1,0 +1,178 @@
+"""Running a client connection's coroutine without an asyncio Task (issue 13).
+
+A Task resumes its coroutine through the event loop: the result of the future it waits on
+schedules a callback (`call_soon`, a Handle), and the loop later runs it into the Task's step.
+A proxied request waits twice, for its own arrival and for the upstream's response head, and
+those two trips cost about 8,000 instructions (callgrind). A `Runner` is resumed directly by
+the protocol callback that made the progress, once that callback has handled its whole batch
+of events: the response head and the body that came with it are then relayed in one go.
+
+The coroutine waits in two ways:
+
+- on a `Signal`, which the proxy's own protocol callbacks fire: the runner parks, and firing
+  puts it on the ready list, which those callbacks (and `Deadline`'s timer) drain with
+  `run_ready()` when they are done;
+- on anything else asyncio (futures, `asyncio.sleep`, a lock): as a Task would, resumed from
+  the future's done callback.
+
+Awaited outside a runner (from a Task, e.g. a health check), a Signal makes an asyncio future,
+so the same exchange code serves both. As a Task does, each runner runs in its own context
+(trace mode keeps the request being served in a context variable), and `cancel()` raises
+CancelledError at the await point. Unlike in a Task, `asyncio.current_task()` is None: what a
+runner runs cannot use `asyncio.timeout()` (`asyncio.wait_for` works).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import Coroutine, Generator
+from typing import Any, Final, Generic, TypeVar
+
+log = logging.getLogger("gatehouse.proxy")
+
+T = TypeVar("T")
+
+
+class _Parked:
+    """What a coroutine yields to its runner while it waits on a Signal."""
+
+    __slots__ = ()
+
+
+PARKED: Final = _Parked()
+
+# The runner now stepping its coroutine (a Signal awaited outside one makes a future), and the
+# runners a Signal made ready, to resume when the callback that fired it is done.
+_current: Runner | None = None
+_ready: list[Runner] = []
+
+
+def run_ready() -> None:
+    """Resume every runner made ready (by a Signal, or cancelled while parked), in order;
+    called at the end of each protocol callback that may fire one."""
+    global _ready
+    while _ready:
+        ready, _ready = _ready, []
+        for runner in ready:
+            runner._step()
+
+
+class Signal(Generic[T]):
+    """A value (or an error) that arrives once, awaited by at most one coroutine."""
+
+    __slots__ = ("_error", "_future", "_runner", "_value", "fired")
+
+    def __init__(self) -> None:
+        self.fired = False
+        self._value: T | None = None
+        self._error: BaseException | None = None
+        self._runner: Runner | None = None
+        self._future: asyncio.Future[None] | None = None
+
+    @property
+    def value(self) -> T:
+        """The value: only once fired without an error."""
+        if self._error is not None:
+            raise self._error
+        assert self.fired
+        return self._value  # type: ignore[return-value]
+
+    def set(self, value: T) -> None:
+        if not self.fired:
+            self.fired, self._value = True, value
+            self._wake()
+
+    def fail(self, error: BaseException) -> None:
+        if not self.fired:
+            self.fired, self._error = True, error
+            self._wake()
+
+    def _wake(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            if runner._parked_on is self:  # else it was cancelled meanwhile
+                runner._parked_on = None
+                _ready.append(runner)
+        elif self._future is not None and not self._future.done():
+            self._future.set_result(None)
+
+    def __await__(self) -> Generator[Any, None, T]:
+        if not self.fired:
+            runner = _current
+            if runner is not None:
+                self._runner, runner._parked_on = runner, self
+                yield PARKED
+            else:
+                self._future = asyncio.get_running_loop().create_future()
+                yield from self._future
+        return self.value
+
+
+class Runner:
+    """Steps one coroutine to its end, in place of an asyncio Task."""
+
+    __slots__ = ("_context", "_coro", "_future", "_loop", "_parked_on", "_throw", "done")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]) -> None:
+        self._loop, self._coro = loop, coro
+        self._context = contextvars.copy_context()
+        self._parked_on: Signal[Any] | None = None  # the Signal it waits on, if any
+        self._future: asyncio.Future[Any] | None = None  # the future it waits on, if any
+        self._throw: BaseException | None = None  # to raise at the await point next
+        self.done = False
+
+    def start(self) -> None:
+        """Run the coroutine to its first wait once the current callback is done."""
+        _ready.append(self)
+
+    def cancel(self) -> None:
+        """As Task.cancel: CancelledError at the await point (run_ready() delivers it when
+        parked on a Signal; a future's done callback when waiting on a future)."""
+        if self.done:
+            return
+        if self._future is not None and self._future.cancel():
+            return  # its done callback resumes the coroutine, and the await raises
+        # Else the error is raised at the next step: now if parked on a Signal, or the one
+        # already due (the first, one after a bare yield, or a future's that is done).
+        self._throw = asyncio.CancelledError()
+        if self._parked_on is not None:
+            self._parked_on = None
+            _ready.append(self)
+
+    def _on_future(self, future: asyncio.Future[Any]) -> None:
+        if future is self._future:
+            self._future = None
+            self._step()
+
+    def _step(self) -> None:
+        global _current
+        if self.done:
+            return
+        error, self._throw = self._throw, None
+        previous, _current = _current, self
+        try:
+            if error is None:
+                waits_on = self._context.run(self._coro.send, None)
+            else:
+                waits_on = self._context.run(self._coro.throw, error)
+        except (StopIteration, asyncio.CancelledError):
+            self.done = True
+            return
+        except BaseException:
+            self.done = True
+            log.exception("a connection's coroutine failed")
+            return
+        finally:
+            _current = previous
+        if waits_on is PARKED:
+            return
+        if waits_on is None:  # a bare yield (asyncio.sleep(0)): run again on the next turn
+            self._loop.call_soon(self._step)
+            return
+        # An asyncio future, yielded as Future.__await__ does for a Task.
+        future: asyncio.Future[Any] = waits_on
+        future._asyncio_future_blocking = False
+        self._future = future
+        future.add_done_callback(self._on_future)
