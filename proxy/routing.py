@@ -56,7 +56,7 @@ SECRET_PAGE: Final = b"/secret.html"
 # starts again, and the hot paths are back after a request each. (A dict, not
 # functools.lru_cache: from compiled code that wrapper's call cost ~500 instructions.)
 _REMEMBERED: Final = 256
-_routes: dict[tuple[bytes, bytes], Route] = {}
+_routes: Final[dict[tuple[bytes, bytes], Route]] = {}
 
 
 def route(method: bytes, path: bytes) -> Route:

@@ -43,18 +43,29 @@ class _Parked:
 
 PARKED: Final = _Parked()
 
-# The runner now stepping its coroutine (a Signal awaited outside one makes a future), and the
-# runners a Signal made ready, to resume when the callback that fired it is done.
-_current: Runner | None = None
-_ready: list[Runner] = []
+
+class _Stepping:
+    """The runner stepping its coroutine now, if any: a Signal awaited outside one (from a
+    Task) makes a future. (An attribute of a Final object, not a global of its own: mypyc
+    reads a Final object directly, any other global through the module's dict.)"""
+
+    __slots__ = ("runner",)
+
+    def __init__(self) -> None:
+        self.runner: Runner | None = None
+
+
+_stepping: Final = _Stepping()
+# The runners a Signal made ready, to resume when the callback that fired it is done.
+_ready: Final[list[Runner]] = []
 
 
 def run_ready() -> None:
     """Resume every runner made ready (by a Signal, or cancelled while parked), in order;
     called at the end of each protocol callback that may fire one."""
-    global _ready
     while _ready:
-        ready, _ready = _ready, []
+        ready = _ready.copy()
+        _ready.clear()
         for runner in ready:
             runner._step()
 
@@ -100,7 +111,7 @@ class Signal(Generic[T]):
 
     def __await__(self) -> Generator[Any, None, T]:
         if not self.fired:
-            runner = _current
+            runner = _stepping.runner
             if runner is not None:
                 self._runner, runner._parked_on = runner, self
                 yield PARKED
@@ -147,11 +158,10 @@ class Runner:
             self._step()
 
     def _step(self) -> None:
-        global _current
         if self.done:
             return
         error, self._throw = self._throw, None
-        previous, _current = _current, self
+        previous, _stepping.runner = _stepping.runner, self
         try:
             if error is None:
                 waits_on = self._context.run(self._coro.send, None)
@@ -165,7 +175,7 @@ class Runner:
             log.exception("a connection's coroutine failed")
             return
         finally:
-            _current = previous
+            _stepping.runner = previous
         if waits_on is PARKED:
             return
         if waits_on is None:  # a bare yield (asyncio.sleep(0)): run again on the next turn

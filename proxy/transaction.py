@@ -6,14 +6,15 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import Callable
+from typing import Final
 
 from proxy import errors
 from proxy.http1 import RequestHead
 
 # Request bodies are buffered at most about this much per connection before reading from
 # the client pauses (nginx's client_body_buffer_size is 8-16 KiB; uploads here are small).
-BODY_HIGH_WATER = 64 * 1024
-BODY_LOW_WATER = 16 * 1024
+BODY_HIGH_WATER: Final = 64 * 1024
+BODY_LOW_WATER: Final = 16 * 1024
 
 
 class RequestBody:

@@ -53,7 +53,7 @@ def connection_options(values: list[bytes]) -> frozenset[bytes]:
 # Few distinct values occur: each is split once. Bounded, so a client cannot grow it: when
 # full it starts again. (A dict: see _REMEMBERED below on functools.lru_cache.)
 _OPTION_VALUES: Final = 64
-_options_of: dict[bytes, frozenset[bytes]] = {}
+_options_of: Final[dict[bytes, frozenset[bytes]]] = {}
 
 
 def _options(value: bytes) -> frozenset[bytes]:
@@ -96,8 +96,8 @@ def response_fields(headers: Headers, connection: frozenset[bytes]) -> Headers:
 # 500 instructions more (callgrind). Bounded, as the names come
 # from the network.
 _REMEMBERED: Final = 1024
-_upstream_hidden: dict[bytes, bool] = {}
-_client_hidden: dict[bytes, bool] = {}
+_upstream_hidden: Final[dict[bytes, bool]] = {}
+_client_hidden: Final[dict[bytes, bool]] = {}
 
 
 def _hidden_from_upstream(name: bytes) -> bool:
@@ -129,14 +129,15 @@ def get(headers: Headers, name: bytes) -> bytes | None:
     return None
 
 
-_date: tuple[int, bytes] = (0, b"")
+_dates: Final[dict[int, bytes]] = {}  # this second's, only
 
 
 def http_date() -> bytes:
     """Now as an IMF-fixdate for the `Date` field (RFC 9110 §5.6.7, §6.6.1), formatted once
     per second."""
-    global _date
     second = int(time.time())
-    if _date[0] != second:
-        _date = (second, formatdate(second, usegmt=True).encode())
-    return _date[1]
+    date = _dates.get(second)
+    if date is None:
+        _dates.clear()
+        date = _dates[second] = formatdate(second, usegmt=True).encode()
+    return date
