@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from proxy.runner import run_ready
-
 
 class Deadline:
     """`schedule(deadline)` makes sure the callback runs by then: a later timer is moved, an
@@ -38,4 +36,3 @@ class Deadline:
     def _fire(self) -> None:
         self._handle = None
         self._callback()
-        run_ready()  # a deadline that passed may have woken a runner (an error to answer)

@@ -28,7 +28,7 @@ from proxy.http1.keepalive import CLOSE, KeepAlive
 from proxy.http1.writer import LAST_CHUNK, chunk, encode_response_head
 from proxy.pages import error_response
 from proxy.request_id import HEADER as REQUEST_ID
-from proxy.runner import Runner, Signal, run_ready
+from proxy.runner import Runner, Signal
 from proxy.tls import HSTS
 from proxy.transaction import RequestBody, Transaction
 
@@ -179,7 +179,6 @@ class ClientConnection:
         if self._server.tracer is not None:  # before any answer: those come from _serve
             self._server.tracer.client_bytes(self.id, data)
         self._update_state()
-        run_ready()  # _serve takes the request(s) now that the whole batch is parsed
 
     def eof_received(self) -> None:
         """The client closed its side: close ours too (asyncio.Protocol's default)."""
@@ -198,7 +197,6 @@ class ClientConnection:
             self._relay_source.abort()
         if self._runner is not None:
             self._runner.cancel()
-        run_ready()
 
     def pause_writing(self) -> None:
         self._write_paused = True

@@ -13,7 +13,7 @@ from proxy.config import Address
 from proxy.deadline import Deadline
 from proxy.http1 import END, Body, ResponseEvent, ResponseHead, ResponseParser
 from proxy.http1.writer import LAST_CHUNK, chunk
-from proxy.runner import Signal, run_ready
+from proxy.runner import Signal
 from proxy.sink import Sink
 
 IDEMPOTENT: Final = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
@@ -49,9 +49,8 @@ _READ_BUFFER: Final = memoryview(bytearray(READ_SIZE))
 class Exchange:
     """One request and its response on an upstream connection.
 
-    It owns what the forwarder waits on: `response` (a Signal for the head, fired once the
-    batch of events that brought it is handled) and, only when the body is still arriving
-    as the forwarder starts relaying it, a future for its end.
+    It owns what the forwarder waits on: `response` (a Signal for the head) and, only when
+    the body is still arriving as the forwarder starts relaying it, a future for its end.
     Body bytes that arrive before the forwarder names a sink wait in `_pending`.
     """
 
@@ -198,7 +197,6 @@ class UpstreamConnection:
         ex.flush()
         if ex.error is not None:
             self.abort()
-        run_ready()  # the forwarder, if the head came: the body with it is there to relay
 
     def eof_received(self) -> bool:
         return False  # close our side too; connection_lost follows
@@ -216,7 +214,6 @@ class UpstreamConnection:
                 for event in self._parser.feed_eof():
                     ex.deliver(event)
                 ex.flush()
-        run_ready()
 
     def pause_writing(self) -> None:
         self._write_paused = True

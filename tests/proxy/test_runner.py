@@ -1,7 +1,7 @@
 """Runner and Signal: a coroutine stepped without an asyncio Task.
 
-Each test runs inside asyncio.run (futures need a loop) but steps the runner itself: what
-matters is when the coroutine moves, so the tests look between the steps.
+Each test runs inside asyncio.run and lets the loop turn with `turn()`: what matters is when
+the coroutine moves, so the tests look between the turns.
 """
 
 from __future__ import annotations
@@ -12,14 +12,19 @@ import logging
 
 import pytest
 
-from proxy.runner import Runner, Signal, run_ready
+from proxy.runner import Runner, Signal
 
 
 def run(scenario):  # type: ignore[no-untyped-def]
     return asyncio.run(scenario())
 
 
-def test_a_signal_resumes_its_runner_at_run_ready_without_a_loop_turn():
+async def turn() -> None:
+    """One turn of the loop: what was made ready runs."""
+    await asyncio.sleep(0)
+
+
+def test_a_signal_resumes_its_runner_on_the_next_turn():
     async def scenario() -> list[str]:
         steps: list[str] = []
         signal: Signal[str] = Signal()
@@ -29,11 +34,12 @@ def test_a_signal_resumes_its_runner_at_run_ready_without_a_loop_turn():
             steps.append(await signal)
 
         Runner(asyncio.get_running_loop(), waits()).start()
-        assert steps == []  # started only by run_ready, when the callback is done
-        run_ready()
+        assert steps == []  # it starts on the loop's turn, as a Task would
+        await turn()
         signal.set("fired")
-        assert steps == ["waiting"]  # parked until run_ready
-        run_ready()
+        signal.set("again")  # a Signal fires once
+        assert steps == ["waiting"]  # parked until the turn
+        await turn()
         return steps
 
     assert run(scenario) == ["waiting", "fired"]
@@ -49,7 +55,7 @@ def test_a_signal_fired_before_it_is_awaited_does_not_park():
             got.append(await signal)
 
         Runner(asyncio.get_running_loop(), waits()).start()
-        run_ready()
+        await turn()
         return got
 
     assert run(scenario) == ["early"]
@@ -67,9 +73,9 @@ def test_a_failed_signal_raises_at_the_await():
                 got.append(str(exc))
 
         Runner(asyncio.get_running_loop(), waits()).start()
-        run_ready()
+        await turn()
         signal.fail(ValueError("broken"))
-        run_ready()
+        await turn()
         return got
 
     assert run(scenario) == ["broken"]
@@ -95,7 +101,7 @@ def test_a_runner_waits_on_asyncio_futures_and_bare_yields_as_a_task_does():
             got.append(await future)
 
         Runner(loop, waits()).start()
-        run_ready()
+        await turn()
         await asyncio.sleep(0)
         future.set_result("from the future")
         assert got == []  # its done callback runs on the next turn
@@ -122,12 +128,12 @@ def test_cancel_raises_at_the_await_point(waits_on: str):
 
         runner = Runner(loop, waits())
         runner.start()
-        run_ready()
+        await turn()
         runner.cancel()
-        run_ready()
+        await turn()
         await asyncio.sleep(0)
         signal.set(None)  # too late: nothing more happens
-        run_ready()
+        await turn()
         assert runner.done
         return got
 
@@ -149,10 +155,10 @@ def test_each_runner_has_its_own_context():
 
         for name, signal in zip("ab", signals, strict=True):
             Runner(loop, serves(name, signal)).start()
-        run_ready()
+        await turn()
         for signal in reversed(signals):
             signal.set(None)
-        run_ready()
+        await turn()
         seen.append(var.get())  # the caller's own context is untouched
         return seen
 
@@ -167,7 +173,7 @@ def test_an_error_that_escapes_is_logged(caplog: pytest.LogCaptureFixture):
         runner = Runner(asyncio.get_running_loop(), fails())
         runner.start()
         with caplog.at_level(logging.ERROR, logger="gatehouse.proxy"):
-            run_ready()
+            await turn()
         return runner.done
 
     assert run(scenario)
