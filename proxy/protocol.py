@@ -45,6 +45,11 @@ log = logging.getLogger("gatehouse.proxy")
 # with a 256 KiB high-water mark and 256 KiB reads, 76 KiB now).
 WRITE_HIGH_WATER: Final = 0
 
+# How long a connection that we close after an error, while the client may still be sending,
+# goes on reading and dropping what comes (see ClientConnection._linger); nginx's
+# lingering_timeout is 5 s too.
+LINGER_TIMEOUT: Final = 5.0
+
 # How often a paused response checks whether the client took any bytes (a quarter of the
 # send timeout: a client is cut after 1 to 1.25 send timeouts without progress).
 SEND_CHECKS: Final = 4
@@ -74,6 +79,7 @@ class State(enum.Enum):
     BODY = "body"  # a request body is arriving: the longest stall, and the minimum rate
     SERVING = "serving"  # a response is on its way (the upstream's watchdog covers waiting)
     SENDING = "sending"  # our write buffer is full: the client must take bytes (send_timeout)
+    LINGER = "linger"  # half-closed after an error: what the client still sends is dropped
     CLOSED = "closed"  # closed, or closing after a parse error: no more reading
 
 
@@ -84,6 +90,7 @@ HEAD: Final = State.HEAD
 BODY: Final = State.BODY
 SERVING: Final = State.SERVING
 SENDING: Final = State.SENDING
+LINGER: Final = State.LINGER
 CLOSED: Final = State.CLOSED
 
 
@@ -120,6 +127,7 @@ class ClientConnection:
         self._write_paused = False
         self._relay_source: UpstreamConnection | None = None
         self.closed = False
+        self._lingering = False
         self._serving: Transaction | None = None  # whose response is being written
         # Bytes given to the transport, and how many of those have left our write buffer for
         # the kernel as of the last look (the send deadline and the access log count these).
@@ -161,6 +169,8 @@ class ClientConnection:
         self._enter(IDLE)
 
     def data_received(self, data: bytes) -> None:
+        if self.state is LINGER:
+            return  # dropped: we answered and are closing (see _linger)
         if self.state is BODY:
             self._body_last = self._loop.time()
         for event in self._parser.feed(data):
@@ -286,7 +296,10 @@ class ClientConnection:
             finally:
                 self._served(tx)
             if tx.close_after:
-                self._close()
+                if tx.error is not None or tx.body_unread:
+                    self._linger()  # the client may still be sending
+                else:
+                    self._close()
                 return
 
     def _served(self, tx: Transaction) -> None:
@@ -413,6 +426,21 @@ class ClientConnection:
             self._handed = self._written - transport.get_write_buffer_size()
         return self._handed
 
+    def _linger(self) -> None:
+        """Close in stages, as RFC 9112 §9.6 asks when the client may still be sending (a
+        request we refused, or whose body we did not read): our side first (a FIN after the
+        answer), then read and drop what comes until the client closes too or LINGER_TIMEOUT
+        passes. Closing at once would answer the client's next bytes with a reset, which can
+        destroy our answer before the client reads it."""
+        transport = self.transport
+        if transport is None or self.closed or not transport.can_write_eof():
+            self._close()  # TLS has no half-close: its close_notify is the end
+            return
+        self._lingering = True
+        transport.write_eof()
+        transport.resume_reading()
+        self._update_state()
+
     def _close(self) -> None:
         self._timer.cancel()
         self._pause(_PAUSE_STOPPED)
@@ -477,7 +505,11 @@ class ClientConnection:
     # timer churn: reads and writes only note the time.
 
     def _update_state(self) -> None:
-        if self.closed or _PAUSE_STOPPED in self._paused:
+        if self.closed:
+            state = CLOSED
+        elif self._lingering:
+            state = LINGER
+        elif _PAUSE_STOPPED in self._paused:
             state = CLOSED
         elif self._parser.in_head:
             state = HEAD
@@ -515,6 +547,8 @@ class ClientConnection:
         elif state is SENDING:
             self._send_fresh = True  # the first check takes the measure
             self._timer.schedule(now + self._settings.send_timeout / SEND_CHECKS)
+        elif state is LINGER:
+            self._timer.schedule(now + LINGER_TIMEOUT)
         elif state is CLOSED:
             self._timer.cancel()
         # SERVING: no deadline of the client's; a timer already armed finds that out.
@@ -539,11 +573,13 @@ class ClientConnection:
             deadline = self._since + settings.header_timeout
         elif state is BODY:
             deadline = self._body_deadline()
+        elif state is LINGER:
+            deadline = self._since + LINGER_TIMEOUT
         else:
             return  # SERVING or CLOSED: nothing to time; entering a timed state re-arms
         if now < deadline:
             self._timer.schedule(deadline)
-        elif state is IDLE:
+        elif state is IDLE or state is LINGER:
             self._close()
         else:
             what = "header section" if state is HEAD else "request body"

@@ -154,6 +154,19 @@ def test_chunked_body_over_the_limit_is_413_as_it_streams(edge):
         assert resp.status == 413 and resp.getheader("Connection") == "close"
 
 
+def test_a_refused_upload_is_read_and_dropped_so_the_413_arrives(edge):
+    # RFC 9112 §9.6: closing at once would answer the rest of the upload with a reset, which
+    # can destroy the 413 before the client reads it; the proxy closes its side and drops
+    # what still comes instead.
+    with RawClient(edge.port) as client:
+        client.send(b"POST /static/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2000000\r\n\r\n")
+        for _ in range(40):  # 2 MB: more than the kernels' buffers hold
+            client.send(b"a" * 50000)
+        resp, _ = client.response()
+        assert resp.status == 413 and resp.getheader("Connection") == "close"
+        assert client.is_closed()
+
+
 def test_trickled_header_section_times_out_with_408(edge):
     with RawClient(edge.port) as client:
         started = time.monotonic()

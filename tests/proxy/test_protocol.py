@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from proxy import errors
 from proxy.config import Settings
 from proxy.http1 import Limits
-from proxy.protocol import SEND_CHECKS, ClientConnection
+from proxy.protocol import LINGER_TIMEOUT, SEND_CHECKS, ClientConnection
 from proxy.tally import Traffic
 from tests.proxy.clock import FakeLoop, settle
 
@@ -42,6 +42,18 @@ class FakeTransport(asyncio.Transport):
 
     buffered = 0  # what the proxy's write buffer holds
     kernel_full = False  # the kernel takes nothing: what is written stays in `buffered`
+    # Whether it can close its sending side alone (TCP can, TLS cannot). Off by default: then
+    # a connection closed after an error closes at once, as most tests here expect; the
+    # lingering close has its own tests.
+    half_close = False
+    eof_written = False
+
+    def can_write_eof(self):
+        return self.half_close
+
+    def write_eof(self):
+        assert self.half_close
+        self.eof_written = True
 
     def get_write_buffer_size(self):
         return self.buffered
@@ -153,11 +165,12 @@ class StubServer:
 class Client:
     """A connection on a fake transport and a fake clock (made inside a running loop)."""
 
-    def __init__(self, **overrides) -> None:
+    def __init__(self, half_close: bool = False, **overrides) -> None:
         self.server = StubServer(Settings().replace(**overrides))
         self.clock = self.server.loop
         self.conn = ClientConnection(self.server)
         self.transport = FakeTransport(self.conn)
+        self.transport.half_close = half_close
         self.conn.connection_made(self.transport)
 
     async def send(self, data: bytes) -> None:
@@ -237,6 +250,41 @@ def test_bad_request_after_a_good_one_is_answered_in_order_then_closed():
     transport, statuses = run([request("/a") + b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n"])
     assert statuses == [200, 400]
     assert transport.closed
+
+
+def test_a_refused_request_closes_in_stages_and_drops_what_follows():
+    # RFC 9112 §9.6: our side first, then what the client still sends is read and dropped,
+    # so that its bytes are not answered with a reset that could destroy our 413.
+    async def scenario():
+        client = Client(half_close=True, limits=Limits(max_body_bytes=10))
+        await client.send(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+        answered = client.statuses, client.transport.eof_written, client.closed
+        await client.send(b"x" * 1000)  # the rest of the body: dropped, not parsed
+        await client.wait(LINGER_TIMEOUT - 0.1)
+        lingering = client.statuses, client.transport.reading, client.closed
+        await client.wait(0.2)
+        return answered, lingering, client.closed
+
+    answered, lingering, closed = asyncio.run(scenario())
+    assert answered == ([413], True, False)
+    assert lingering == ([413], True, False)
+    assert closed
+
+
+def test_lingering_ends_when_the_client_closes_its_side():
+    async def scenario():
+        client = Client(half_close=True)
+        await client.send(b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
+        before = client.statuses, client.closed
+        client.conn.eof_received()  # None: the transport closes
+        return before, client.conn.state.value
+
+    assert asyncio.run(scenario()) == (([400], False), "linger")
+
+
+def test_an_ordinary_close_does_not_linger():
+    transport, statuses = run([request()], half_close=True, keepalive_max=1)
+    assert statuses == [200] and transport.closed and not transport.eof_written
 
 
 def test_failure_after_the_head_aborts_instead_of_a_second_status():
