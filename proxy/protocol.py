@@ -433,8 +433,8 @@ class ClientConnection:
         passes. Closing at once would answer the client's next bytes with a reset, which can
         destroy our answer before the client reads it."""
         transport = self.transport
-        if transport is None or self.closed or not transport.can_write_eof():
-            self._close()  # TLS has no half-close: its close_notify is the end
+        if transport is None or transport.is_closing() or not transport.can_write_eof():
+            self._close()  # cut (aborted) already; or TLS, which has no half-close
             return
         self._lingering = True
         transport.write_eof()

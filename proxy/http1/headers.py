@@ -93,8 +93,7 @@ def response_fields(headers: Headers, connection: frozenset[bytes]) -> Headers:
 
 # Each field name's verdict, remembered: one dictionary lookup per field instead of a set
 # lookup and a prefix test. Not functools.lru_cache: from compiled code its call costs about
-# 500 instructions more (callgrind). Bounded, as the names come
-# from the network.
+# 500 instructions more (callgrind). Bounded, as the names come from the network.
 _REMEMBERED: Final = 1024
 _upstream_hidden: Final[dict[bytes, bool]] = {}
 _client_hidden: Final[dict[bytes, bool]] = {}
