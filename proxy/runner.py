@@ -46,18 +46,21 @@ class _Parked:
 _PARKED: Final = _Parked()
 
 
-class _Stepping:
-    """The runner stepping its coroutine now, if any: a Signal awaited outside one (from a
-    Task) makes a future. (An attribute of a Final object, not a global of its own: mypyc
-    reads a Final object directly, any other global through the module's dict.)"""
+class _Turn:
+    """The runner stepping its coroutine now, if any (a Signal awaited outside one, from a
+    Task, makes a future), and whether the runners made ready are stepping, with the writes
+    kept for the end of their steps. (Attributes of a Final object, not globals of their
+    own: mypyc reads a Final object directly, any other global through the module's dict.)"""
 
-    __slots__ = ("runner",)
+    __slots__ = ("runner", "stepping_ready", "writes")
 
     def __init__(self) -> None:
         self.runner: Runner | None = None
+        self.stepping_ready = False
+        self.writes: list[tuple[asyncio.Transport, tuple[bytes, ...]]] = []
 
 
-_stepping: Final = _Stepping()
+_turn: Final = _Turn()
 # The runners made ready in this turn of the loop (by a Signal, or cancelled while parked).
 _ready: Final[list[Runner]] = []
 
@@ -69,11 +72,36 @@ def _make_ready(runner: Runner) -> None:
 
 
 def _run_ready() -> None:
-    """Resume the runners made ready, in order (those they make ready go on the next turn)."""
+    """Resume the runners made ready, in order (those they make ready go on the next turn),
+    then make the writes they kept for the end."""
     ready = _ready.copy()
     _ready.clear()
-    for runner in ready:
-        runner._step()
+    _turn.stepping_ready = True
+    try:
+        for runner in ready:
+            runner._step()
+    finally:
+        _turn.stepping_ready = False
+    writes = _turn.writes
+    if writes:
+        _turn.writes = []
+        for transport, parts in writes:
+            if not transport.is_closing():
+                transport.writelines(parts)
+
+
+def write_batched(transport: asyncio.Transport, parts: tuple[bytes, ...]) -> None:
+    """Write to an upstream: now, or, while the runners made ready are stepping, once they
+    all have. Scenario 4 (wrk with 64 connections): the static nginx upstream, which shares
+    the proxy's core, woke 0.56 times per request when each request went out as its runner
+    made it, and took the core each time; 0.40 times with the requests of a turn sent
+    together, for 11 to 25 % more requests (its CPU per request 29-30 -> 24 µs, ours 84-87 ->
+    67-80 µs). The writes keep their order (a request's body never goes before its head),
+    and a step holds at most what a request body buffers (transaction.BODY_HIGH_WATER)."""
+    if _turn.stepping_ready:
+        _turn.writes.append((transport, parts))
+    else:
+        transport.writelines(parts)
 
 
 class Signal(Generic[T]):
@@ -117,7 +145,7 @@ class Signal(Generic[T]):
 
     def __await__(self) -> Generator[Any, None, T]:
         if not self.fired:
-            runner = _stepping.runner
+            runner = _turn.runner
             if runner is not None:
                 self._runner, runner._parked_on = runner, self
                 yield _PARKED
@@ -167,7 +195,7 @@ class Runner:
         if self.done:
             return
         error, self._throw = self._throw, None
-        previous, _stepping.runner = _stepping.runner, self
+        previous, _turn.runner = _turn.runner, self
         try:
             if error is None:
                 waits_on = self._context.run(self._coro.send, None)
@@ -181,7 +209,7 @@ class Runner:
             log.exception("a connection's coroutine failed")
             return
         finally:
-            _stepping.runner = previous
+            _turn.runner = previous
         if waits_on is _PARKED:
             return
         if waits_on is None:  # a bare yield (asyncio.sleep(0)): run again on the next turn

@@ -13,7 +13,7 @@ from proxy.config import Address
 from proxy.deadline import Deadline
 from proxy.http1 import END, Body, ResponseEvent, ResponseHead, ResponseParser
 from proxy.http1.writer import LAST_CHUNK, chunk
-from proxy.runner import Signal
+from proxy.runner import Signal, write_batched
 from proxy.sink import Sink
 
 IDEMPOTENT: Final = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
@@ -319,7 +319,7 @@ class UpstreamConnection:
     def _send(self, parts: tuple[bytes, ...]) -> None:
         if self.transport is not None and not self.closed:
             self._since = self.loop.time()
-            self.transport.writelines(parts)
+            write_batched(self.transport, parts)
 
     async def _wait_drain(self) -> None:
         self._drain = self.loop.create_future()

@@ -12,7 +12,7 @@ import logging
 
 import pytest
 
-from proxy.runner import Runner, Signal
+from proxy.runner import Runner, Signal, write_batched
 
 
 def run(scenario):  # type: ignore[no-untyped-def]
@@ -178,3 +178,44 @@ def test_an_error_that_escapes_is_logged(caplog: pytest.LogCaptureFixture):
 
     assert run(scenario)
     assert "a connection's coroutine failed" in caplog.text
+
+
+class Recorder:
+    """The part of a transport `write_batched` uses."""
+
+    def __init__(self, log: list[bytes]) -> None:
+        self.log = log
+
+    def is_closing(self) -> bool:
+        return False
+
+    def writelines(self, parts: tuple[bytes, ...]) -> None:
+        self.log.append(b"".join(parts))
+
+
+def test_writes_made_while_runners_step_go_out_after_all_of_them_in_order():
+    async def scenario() -> list[bytes]:
+        loop = asyncio.get_running_loop()
+        log: list[bytes] = []
+        transport = Recorder(log)
+
+        async def sends(name: bytes) -> None:
+            write_batched(transport, (name, b" head"))  # type: ignore[arg-type]
+            write_batched(transport, (name, b" body"))  # type: ignore[arg-type]
+            log.append(name + b" stepped")
+
+        for name in (b"a", b"b"):
+            Runner(loop, sends(name)).start()
+        write_batched(transport, (b"outside a step",))  # type: ignore[arg-type]
+        await turn()
+        return log
+
+    assert run(scenario) == [
+        b"outside a step",
+        b"a stepped",
+        b"b stepped",
+        b"a head",
+        b"a body",
+        b"b head",
+        b"b body",
+    ]
