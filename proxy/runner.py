@@ -95,8 +95,8 @@ def write_batched(transport: asyncio.Transport, parts: tuple[bytes, ...]) -> Non
     all have. Scenario 4 (wrk with 64 connections): the static nginx upstream, which shares
     the proxy's core, woke 0.56 times per request when each request went out as its runner
     made it, and took the core each time; 0.40 times with the requests of a turn sent
-    together, for 11 to 25 % more requests (its CPU per request 29-30 -> 24 µs, ours 84-87 ->
-    67-80 µs). The writes keep their order (a request's body never goes before its head),
+    together, for 8 to 25 % more requests (its CPU per request 29-32 -> 24-25 µs, ours 84-94
+    -> 67-92 µs). The writes keep their order (a request's body never goes before its head),
     and a step holds at most what a request body buffers (transaction.BODY_HIGH_WATER)."""
     if _turn.stepping_ready:
         _turn.writes.append((transport, parts))
