@@ -100,7 +100,7 @@ def write_batched(transport: asyncio.Transport, parts: tuple[bytes, ...]) -> Non
     and a step holds at most what a request body buffers (transaction.BODY_HIGH_WATER)."""
     if _turn.stepping_ready:
         _turn.writes.append((transport, parts))
-    else:
+    elif not transport.is_closing():  # closing: connection_lost comes and fails the exchange
         transport.writelines(parts)
 
 

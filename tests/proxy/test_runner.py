@@ -219,3 +219,13 @@ def test_writes_made_while_runners_step_go_out_after_all_of_them_in_order():
         b"b head",
         b"b body",
     ]
+
+
+def test_a_write_to_a_closing_transport_is_dropped():
+    # The upstream reset the connection: its connection_lost, still to come, fails the
+    # exchange (and the request is retried) instead of the write raising into the forwarder.
+    log: list[bytes] = []
+    closing = Recorder(log)
+    closing.is_closing = lambda: True  # type: ignore[method-assign]
+    write_batched(closing, (b"head",))  # type: ignore[arg-type]
+    assert log == []
