@@ -4,6 +4,7 @@ written in the access log (text or JSON)."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -43,8 +44,16 @@ def test_a_malformed_client_id_is_replaced(scripted, value):
 def test_an_id_is_generated_and_logged_as_json(scripted):
     echoed, seen = echo(scripted)
     assert seen == [echoed]
-    lines = [json.loads(line) for line in scripted.proxy_log().splitlines() if line.startswith("{")]
-    [entry] = [e for e in lines if e["request_id"] == echoed]
+    # The line is written once the response has left: the client can read it first.
+    deadline = time.monotonic() + 3
+    while True:
+        log = scripted.proxy_log().splitlines()
+        lines = [json.loads(line) for line in log if line.startswith("{")]
+        found = [e for e in lines if e["request_id"] == echoed]
+        if found or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    [entry] = found
     assert (entry["method"], entry["target"], entry["version"]) == ("GET", "/static/echo", "1.1")
     assert entry["status"] == 200 and entry["worker"] == 1 and entry["time"].endswith("Z")
 
